@@ -1,0 +1,236 @@
+"""The PatternBoost loop.
+
+Round 0: initial objects, improved by local search, fill the elite pool.
+Round r >= 1: train the model on the pool (warm start), sample, decode, local
+search, merge into the pool; raise the temperature when samples repeat.
+
+All randomness is counter-based: every stage draws its seed from
+(run seed, round, stage, chunk), so a resumed run repeats exactly what an
+uninterrupted one would have done. A checkpoint is written after every round,
+and on interrupt mid-round (the training step reached, or the start of sampling).
+"""
+import dataclasses
+import logging
+import math
+import time
+
+import numpy as np
+import torch
+
+from patternboost import tokens
+from patternboost.model import GPT, GPTConfig
+from patternboost.pool import ElitePool
+from patternboost.problem import check_batch, check_scores
+from patternboost.sample import sample_in_batches
+from patternboost.train import Trainer, sequence_batches
+
+log = logging.getLogger("patternboost")
+
+STAGES = {"initial": 0, "search": 1, "sample": 2, "train": 3}
+CHUNK = 20000  # objects per local-search call, so interrupts are seen promptly
+
+
+def stage_seed(seed, round_, stage, chunk=0):
+    return int(np.random.SeedSequence([seed, round_, STAGES[stage], chunk]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def resolve_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Stop:
+    """Set by the first Ctrl-C; the loop finishes its current step and checkpoints."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self):
+        return self.requested
+
+
+class Loop:
+    def __init__(self, problem, config, seed, run, label):
+        self.problem, self.config, self.seed, self.run, self.label = problem, config, seed, run, label
+        self.device = resolve_device(config.loop.device)
+        torch.manual_seed(seed)
+        model_config = GPTConfig(vocab_size=problem.vocab_size + tokens.N_SPECIAL,
+                                 block_size=problem.max_length + 2, **dataclasses.asdict(config.model))
+        self.model = GPT(model_config).to(self.device)
+        self.trainer = Trainer(self.model, config.train, self.device)
+        self.pool = ElitePool(config.loop.pool_size)
+        self.round = 0
+        self.phase = "train"  # where round `round` resumes: train (at train_step) or sample
+        self.train_step = 0
+        self.temperature = config.sample.temperature
+        self.best = None  # {"score", "round", "object"} of the verified best
+        self.last_loss = None  # mean training loss of the current round
+        self.elapsed = 0.0  # seconds over all sessions of this run
+        self.stop = Stop()
+        target = config.loop.target
+        if target is None and problem.known_optimal:
+            target = problem.known_best
+        self.target = target
+
+    # --- state ------------------------------------------------------------------
+
+    def state_dict(self):
+        return {"round": self.round, "phase": self.phase, "train_step": self.train_step,
+                "temperature": self.temperature, "best": self.best, "elapsed": self.elapsed, "last_loss": self.last_loss,
+                "pool": self.pool.state_dict(), "model": self.model.state_dict(),
+                "trainer": self.trainer.state_dict(), "torch_rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state):
+        self.round, self.phase, self.train_step = state["round"], state["phase"], state["train_step"]
+        self.temperature, self.best, self.elapsed = state["temperature"], state["best"], state["elapsed"]
+        self.last_loss = state["last_loss"]
+        self.pool.load_state_dict(state["pool"])
+        self.model.load_state_dict(state["model"])
+        self.trainer.load_state_dict(state["trainer"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def checkpoint(self):
+        tag = f"{self.round:06d}-{self.phase}-{self.train_step:07d}"
+        self.run.save_checkpoint(self.state_dict(), tag)
+
+    # --- stages -----------------------------------------------------------------
+
+    def improve(self, objects, round_, chunk):
+        """Local search and scoring, with the contract checked on every call."""
+        improved = self.problem.local_search(objects, stage_seed(self.seed, round_, "search", chunk))
+        check_batch(self.label, "local_search()", improved, len(objects))
+        scores = check_scores(self.label, self.problem.score(improved), len(objects))
+        keys = np.asarray(self.problem.canonical_key(improved), dtype=np.uint64)
+        return improved, scores, keys
+
+    def initial_round(self, progress):
+        total, done, all_scores = self.config.loop.initial, 0, []
+        for chunk, start in enumerate(range(0, total, CHUNK)):
+            if self.stop():
+                return None
+            count = min(CHUNK, total - start)
+            objects = self.problem.initial(count, stage_seed(self.seed, 0, "initial", chunk))
+            check_batch(self.label, "initial()", objects, count)
+            improved, scores, keys = self.improve(objects, 0, chunk)
+            self.pool.merge(improved, scores, keys, 0)
+            all_scores.append(scores)
+            done += count
+            progress("local search", done, total)
+        scores = np.concatenate(all_scores)
+        return {"mean_score": float(scores.mean()), "searched": int(len(scores))}
+
+    def train_phase(self, progress):
+        rows = tokens.pack(self.problem.encode(self.pool.objects), self.problem.max_length)
+        source = sequence_batches(rows, self.config.train.batch_size, stage_seed(self.seed, self.round, "train"))
+        loss, self.train_step = self.trainer.train(
+            source, self.train_step, self.config.train.steps, self.stop,
+            lambda i, n, loss: progress(f"train (loss {loss:.3f})", i, n))
+        return loss
+
+    def sample_phase(self, progress):
+        cfg = self.config.sample
+        chunks = math.ceil(cfg.count / cfg.batch_size)
+        seeds = [stage_seed(self.seed, self.round, "sample", c) for c in range(chunks)]
+        rows = sample_in_batches(self.model, cfg.count, cfg.batch_size, self.temperature, cfg.top_k, seeds,
+                                 self.device, self.stop)
+        if rows is None:
+            return None
+        progress("sample", cfg.count, cfg.count)
+        sequences, framed = tokens.unpack(rows)
+        objects, decoded = self.problem.decode(sequences)
+        check_batch(self.label, "decode()", objects, len(sequences))
+        raw_keys = np.asarray(self.problem.canonical_key(objects), dtype=np.uint64)
+        improved, scores, keys = self.improve(objects, self.round, 0)
+        new = self.pool.merge(improved, scores, keys, self.round)
+        unique = len(np.unique(raw_keys)) / len(raw_keys)
+        stats = {"mean_score": float(scores.mean()), "round_best": float(scores.max()), "searched": len(scores),
+                 "invalid_samples": int((~(framed & np.asarray(decoded, dtype=bool))).sum()),
+                 "unique_samples": round(unique, 4), "new_elites": int(new), "temperature": self.temperature}
+        if unique < cfg.min_unique:
+            self.temperature = min(cfg.max_temperature, self.temperature + cfg.temperature_step)
+        return stats
+
+    # --- bookkeeping ------------------------------------------------------------
+
+    def update_best(self):
+        """Write best.json for a new best, after an independent check confirms its score."""
+        for i in range(len(self.pool)):
+            score = float(self.pool.scores[i])
+            if self.best is not None and score <= self.best["score"]:
+                return
+            obj = self.pool.objects[i]
+            try:
+                checked = float(self.problem.verify(obj))
+            except ValueError as exc:
+                log.error("round %d: elite %d failed the independent check (%s); not recorded", self.round, i, exc)
+                continue
+            if checked != score:
+                log.error("round %d: elite %d scored %g but the independent check gives %g; not recorded",
+                          self.round, i, score, checked)
+                continue
+            self.best = {"score": score, "round": int(self.pool.rounds[i]), "object": obj}
+            known = self.problem.known_best
+            self.run.write_best({"problem": self.label, "params": dataclasses.asdict(self.problem.params),
+                                 "score": score, "round": self.best["round"], "verified": True,
+                                 "known_best": known, "gap": None if known is None else known - score,
+                                 "elapsed_s": round(self.elapsed, 2), "object": self.problem.to_native(obj),
+                                 "raw": {"dtype": str(obj.dtype), "data": obj.tolist()}})
+            return
+
+    def record(self, stats, started, session_start):
+        self.elapsed += time.time() - started
+        self.update_best()
+        known = self.problem.known_best
+        record = {"round": self.round, "best_score": self.best["score"] if self.best else None,
+                  "mean_score": stats["mean_score"], "pool_mean": float(self.pool.scores.mean()),
+                  "pool_min": float(self.pool.scores.min()), "pool_size": len(self.pool),
+                  "known_best": known, "gap": None if known is None or not self.best else known - self.best["score"],
+                  "elapsed_s": round(self.elapsed, 2), "session_s": round(time.time() - session_start, 2),
+                  **{k: v for k, v in stats.items() if k != "mean_score"}}
+        self.run.append_metrics(record)
+        gap = "" if record["gap"] is None else f" (known {known:g}, gap {record['gap']:g})"
+        log.info("round %d: best %s%s, round mean %.2f, pool %d [%.0fs]", self.round,
+                 f"{record['best_score']:g}", gap, stats["mean_score"], len(self.pool), self.elapsed)
+
+    def finished(self, session_start):
+        cfg = self.config.loop
+        if self.target is not None and self.best and self.best["score"] >= self.target:
+            return f"reached the target {self.target:g}"
+        if cfg.rounds and self.round > cfg.rounds:
+            return f"completed round {cfg.rounds}"
+        if cfg.time_limit and time.time() - session_start >= cfg.time_limit:
+            return f"time limit of {cfg.time_limit:g}s reached"
+        return None
+
+    # --- the loop ---------------------------------------------------------------
+
+    def run_rounds(self, progress=lambda *a: None):
+        """Run until a stop condition; returns why it stopped."""
+        session_start = time.time()
+        while True:
+            reason = self.finished(session_start)
+            if reason:
+                return reason
+            started = time.time()
+            if self.round == 0:
+                stats = self.initial_round(progress)
+                if stats is None:
+                    return "interrupted before round 0 completed (nothing to checkpoint)"
+            else:
+                if self.phase == "train":
+                    loss = self.train_phase(progress)
+                    if self.stop():
+                        self.elapsed += time.time() - started
+                        self.checkpoint()
+                        return f"interrupted in round {self.round} at training step {self.train_step}; checkpointed"
+                    self.phase, self.last_loss = "sample", loss
+                stats = self.sample_phase(progress)
+                if stats is None:
+                    self.elapsed += time.time() - started
+                    self.checkpoint()
+                    return f"interrupted in round {self.round} while sampling; checkpointed after training"
+                stats["train_loss"] = self.last_loss
+            self.record(stats, started, session_start)
+            self.round, self.phase, self.train_step = self.round + 1, "train", 0
+            self.checkpoint()

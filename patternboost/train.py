@@ -1,0 +1,71 @@
+"""The trainer: AdamW steps on batches from any source, warm-started across rounds.
+
+A batch source is a function step -> (inputs, targets) of token tensors, so a
+training set may change while training runs (growing sets, replay buffers).
+"""
+import contextlib
+
+import numpy as np
+import torch
+
+from patternboost.tokens import PAD
+
+
+def sequence_batches(rows, batch_size, seed):
+    """Batch source over packed rows: step k draws its rows from a generator seeded
+    by (seed, k), so any step can be replayed exactly after a resume."""
+    def batch(step):
+        pick = np.random.default_rng((seed, step)).integers(0, len(rows), size=batch_size)
+        chosen = rows[pick]
+        width = int((chosen != PAD).sum(axis=1).max())  # drop the all-padding tail
+        chosen = torch.from_numpy(chosen[:, :width])
+        targets = chosen[:, 1:].clone()
+        targets[targets == PAD] = -1  # no loss on padding
+        return chosen[:, :-1], targets
+    return batch
+
+
+class Trainer:
+    def __init__(self, model, config, device):
+        self.model, self.config, self.device = model, config, device
+        self.optimizer = model.optimizer(config.lr, config.weight_decay)
+        self.step = 0  # optimizer steps taken, over all rounds
+
+    def lr(self):
+        warmup = self.config.warmup
+        return self.config.lr * min(1.0, (self.step + 1) / warmup) if warmup else self.config.lr
+
+    def autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def train(self, batch_source, first, last, should_stop=lambda: False, progress=None):
+        """Run steps first .. last-1 of this round; returns (mean loss, next step)."""
+        self.model.train()
+        losses = []
+        step = first
+        while step < last and not should_stop():
+            inputs, targets = batch_source(step)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr()
+            with self.autocast():
+                _, loss = self.model(inputs.to(self.device), targets.to(self.device))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            losses.append(loss.item())
+            self.step += 1
+            step += 1
+            if progress:
+                progress(step - first, last - first, losses[-1])
+        return (float(np.mean(losses)) if losses else float("nan")), step
+
+    def state_dict(self):
+        return {"optimizer": self.optimizer.state_dict(), "step": self.step}
+
+    def load_state_dict(self, state):
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = state["step"]

@@ -1,0 +1,1 @@
+"""Built-in problems, written against the public contract only (`from patternboost import Problem`)."""

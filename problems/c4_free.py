@@ -1,0 +1,150 @@
+"""Graphs on n vertices with no 4-cycle and as many edges as possible: ex(n; C4), OEIS A006855.
+
+The problem of the PatternBoost paper (arXiv 2411.00566): at n = 33 plain local search
+tops out at 89 edges and PatternBoost reaches the optimum 96.
+"""
+import dataclasses
+import math
+
+import networkx as nx
+import numpy as np
+
+from local_search import c4, graphs
+from patternboost import Problem, object_seeds
+
+# ex(n; C4) for n = 1..40 (exact), then best known lower bounds for n = 41..49.
+EX_C4 = [0, 1, 3, 4, 6, 7, 9, 11, 13, 16, 18, 21, 24, 27, 30, 33, 36, 39, 42, 46,
+         50, 52, 56, 59, 63, 67, 71, 76, 80, 85, 90, 92, 96, 102, 106, 110, 113, 117, 122, 127,
+         132, 137, 142, 148, 154, 157, 163, 168, 174]
+EXACT_UP_TO = 40
+
+
+class C4Free(Problem):
+    """Most edges in an n-vertex graph with no 4-cycle."""
+
+    @dataclasses.dataclass
+    class Params:
+        n: int = 25
+        encoding: str = "edges"  # edges: one token per edge | adjacency: upper-triangle bits by row
+
+    name = "c4_free"
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        n = self.params.n
+        if not 4 <= n <= graphs.MAX_VERTICES:
+            raise ValueError(f"n must be between 4 and {graphs.MAX_VERTICES} (graphs are 64-bit rows), got {n}")
+        if self.params.encoding not in ("edges", "adjacency"):
+            raise ValueError(f"encoding must be edges or adjacency, got {self.params.encoding!r}")
+        self.n = n
+        self.pairs = np.array([(u, v) for u in range(n) for v in range(u + 1, n)], dtype=np.int64)
+        if self.params.encoding == "edges":
+            self.vocab_size = len(self.pairs)
+            # Reiman's bound on the edges of a C4-free graph, plus slack for bad samples.
+            self.max_length = int(n / 4 * (1 + math.sqrt(4 * n - 3))) + 8
+        else:
+            self.vocab_size = 3  # 0, 1, row separator
+            self.max_length = len(self.pairs) + n - 2
+        if n <= len(EX_C4):
+            self.known_best = float(EX_C4[n - 1])
+            self.known_optimal = n <= EXACT_UP_TO
+
+    # --- search ---------------------------------------------------------------
+
+    def initial(self, count, seed):
+        return np.zeros((count, self.n), dtype=np.uint64)
+
+    def local_search(self, batch, seed):
+        return c4.repair_and_fill_batch(batch, object_seeds(seed, len(batch)))
+
+    def score(self, batch):
+        # Edges of the repaired graph: a graph with 4-cycles scores what repair leaves.
+        repaired = c4.repair_batch(batch, object_seeds(0, len(batch)))
+        return graphs.edge_count_batch(repaired).astype(np.float64)
+
+    def canonical_key(self, batch):
+        return graphs.wl_hash_batch(batch, 3)
+
+    # --- tokens ---------------------------------------------------------------
+
+    def _bits(self, batch):
+        """(B, n_pairs) 0/1 matrix of the upper triangle."""
+        shifts = self.pairs[:, 1].astype(np.uint64)
+        return ((batch[:, self.pairs[:, 0]] >> shifts) & np.uint64(1)).astype(np.int64)
+
+    def encode(self, batch):
+        bits = self._bits(batch)
+        if self.params.encoding == "edges":
+            return [np.flatnonzero(row) for row in bits]
+        starts = np.cumsum([0] + [self.n - 1 - u for u in range(self.n - 1)])
+        return [np.concatenate([np.append(row[a:b], 2) for a, b in zip(starts[:-1], starts[1:])])[:-1]
+                for row in bits]
+
+    def decode(self, sequences):
+        out = np.zeros((len(sequences), self.n), dtype=np.uint64)
+        valid = np.ones(len(sequences), dtype=bool)
+        for i, seq in enumerate(sequences):
+            if self.params.encoding == "edges":
+                seq = np.asarray(seq, dtype=np.int64)
+                valid[i] = bool(np.all(np.diff(seq) > 0))  # a set of edges, in order
+                chosen = np.unique(seq)
+            else:
+                chosen, valid[i] = self._decode_rows(seq)
+            u, v = self.pairs[chosen].T
+            np.bitwise_or.at(out[i], u, np.uint64(1) << v.astype(np.uint64))
+            np.bitwise_or.at(out[i], v, np.uint64(1) << u.astype(np.uint64))
+        return out, valid
+
+    def _decode_rows(self, seq):
+        rows = np.split(np.asarray(seq, dtype=np.int64), np.flatnonzero(np.asarray(seq) == 2))
+        rows = [r[r != 2] for r in rows]
+        well_formed = len(rows) == self.n - 1 and all(len(r) == self.n - 1 - u for u, r in enumerate(rows))
+        chosen, offset = [], 0
+        for u, row in enumerate(rows[: self.n - 1]):
+            width = self.n - 1 - u
+            chosen.extend(offset + np.flatnonzero(row[:width] == 1))
+            offset += width
+        return np.array(chosen, dtype=np.int64), well_formed
+
+    # --- reporting ------------------------------------------------------------
+
+    def to_graph(self, obj):
+        g = nx.Graph()
+        g.add_nodes_from(range(self.n))
+        g.add_edges_from(graphs.to_edges(obj))
+        return g
+
+    def verify(self, obj):
+        """Independent of the kernels: networkx neighbourhoods, no two vertices share two neighbours."""
+        g = self.to_graph(obj)
+        neighbours = {v: set(g[v]) for v in g}
+        for u in g:
+            for v in g:
+                if u < v and len(neighbours[u] & neighbours[v]) > 1:
+                    raise ValueError(f"vertices {u} and {v} lie on a 4-cycle")
+        return float(g.number_of_edges())
+
+    def to_native(self, obj):
+        g = self.to_graph(obj)
+        return {"n": self.n, "edges": [list(e) for e in graphs.to_edges(obj)],
+                "graph6": nx.to_graph6_bytes(g, header=False).decode().strip()}
+
+    def render(self, obj):
+        native = self.to_native(obj)
+        rows = ["".join("1" if (int(obj[u]) >> v) & 1 else "." for v in range(self.n)) for u in range(self.n)]
+        edges = " ".join(f"{u}-{v}" for u, v in native["edges"])
+        degrees = sorted((d for _, d in self.to_graph(obj).degree()), reverse=True)
+        return "\n".join([f"edges: {edges}", f"graph6: {native['graph6']}",
+                          f"degrees: {degrees}", "adjacency:", *rows])
+
+    def draw(self, obj, path):
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        g = self.to_graph(obj)
+        fig, ax = plt.subplots(figsize=(6, 6))
+        nx.draw_kamada_kawai(g, ax=ax, node_size=120, node_color="tab:blue", edge_color="0.4", width=0.8)
+        ax.set_title(f"C4-free graph, n = {self.n}, {g.number_of_edges()} edges")
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
