@@ -185,3 +185,56 @@ def repair_batch(graphs, seeds):
     for i in prange(out.shape[0]):
         repair(out[i], seeds[i])
     return out
+
+
+@njit(cache=True)
+def _remove_random_edges(adj, count, state):
+    n = adj.shape[0]
+    for _ in range(count):
+        total = 0
+        for u in range(n):
+            total += popcount(adj[u])
+        if total == 0:
+            return state
+        state, r = randint(state, total)
+        for u in range(n):
+            c = popcount(adj[u])
+            if r < c:
+                v = nth_set_bit(adj[u], r)
+                adj[u] &= ~_bit(v)
+                adj[v] &= ~_bit(u)
+                break
+            r -= c
+    return state
+
+
+@njit(cache=True)
+def climb(adj, state, iterations, kick):
+    """Iterated greedy: delete `kick` random edges, refill greedily, keep the result
+    unless it has fewer edges (sideways moves let it drift along plateaus)."""
+    trial = adj.copy()
+    edges = 0
+    for u in range(adj.shape[0]):
+        edges += popcount(adj[u])
+    for _ in range(iterations):
+        trial[:] = adj
+        state = _remove_random_edges(trial, kick, state)
+        state = greedy_add(trial, state)
+        trial_edges = 0
+        for u in range(adj.shape[0]):
+            trial_edges += popcount(trial[u])
+        if trial_edges >= edges:
+            adj[:] = trial
+            edges = trial_edges
+    return state
+
+
+@njit(cache=True, parallel=True)
+def local_search_batch(graphs, seeds, iterations, kick):
+    """Repair to C4-free, fill greedily, then `iterations` steps of iterated greedy."""
+    out = graphs.copy()
+    for i in prange(out.shape[0]):
+        state = repair(out[i], seeds[i])
+        state = greedy_add(out[i], state)
+        climb(out[i], state, iterations, kick)
+    return out

@@ -18,7 +18,7 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
-    steps: int = 600  # optimizer steps per round, warm-started from the last round
+    steps: int = 200  # optimizer steps per round, warm-started from the last round
     batch_size: int = 64
     lr: float = 5e-4
     weight_decay: float = 0.01
@@ -28,7 +28,7 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class SampleConfig:
-    count: int = 4000  # model samples per round
+    count: int = 2000  # model samples per round
     batch_size: int = 1000
     temperature: float = 1.0
     top_k: int = 0  # 0 = no top-k cut
@@ -39,8 +39,8 @@ class SampleConfig:
 
 @dataclasses.dataclass
 class LoopConfig:
-    initial: int = 100000  # local searches in round 0
-    pool_size: int = 5000  # elites kept (unique, top by score)
+    initial: int = 20000  # local searches in round 0
+    pool_size: int = 2000  # elites kept (unique, top by score)
     rounds: int = 0  # stop after this many rounds (0 = no limit)
     time_limit: float = 0.0  # seconds (0 = no limit)
     target: typing.Optional[float] = None  # stop at this score (default: a proven optimum)

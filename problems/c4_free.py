@@ -24,8 +24,10 @@ class C4Free(Problem):
 
     @dataclasses.dataclass
     class Params:
-        n: int = 25
+        n: int = 33
         encoding: str = "edges"  # edges: one token per edge | adjacency: upper-triangle bits by row
+        climb: int = 100  # iterated-greedy steps after repair + greedy fill (0 = the paper's plain search)
+        kick: int = 2  # edges deleted per iterated-greedy step
 
     name = "c4_free"
 
@@ -34,6 +36,8 @@ class C4Free(Problem):
         n = self.params.n
         if not 4 <= n <= graphs.MAX_VERTICES:
             raise ValueError(f"n must be between 4 and {graphs.MAX_VERTICES} (graphs are 64-bit rows), got {n}")
+        if self.params.climb < 0 or self.params.kick < 1:
+            raise ValueError("climb must be >= 0 and kick >= 1")
         if self.params.encoding not in ("edges", "adjacency"):
             raise ValueError(f"encoding must be edges or adjacency, got {self.params.encoding!r}")
         self.n = n
@@ -55,7 +59,7 @@ class C4Free(Problem):
         return np.zeros((count, self.n), dtype=np.uint64)
 
     def local_search(self, batch, seed):
-        return c4.repair_and_fill_batch(batch, object_seeds(seed, len(batch)))
+        return c4.local_search_batch(batch, object_seeds(seed, len(batch)), self.params.climb, self.params.kick)
 
     def score(self, batch):
         # Edges of the repaired graph: a graph with 4-cycles scores what repair leaves.
