@@ -43,7 +43,7 @@ class LoopConfig:
     pool_size: int = 2000  # elites kept (unique, top by score)
     rounds: int = 0  # stop after this many rounds (0 = no limit)
     time_limit: float = 0.0  # seconds (0 = no limit)
-    target: typing.Optional[float] = None  # stop at this score (default: a proven optimum)
+    target: float | None = None  # stop at this score (default: a proven optimum)
     device: str = "auto"  # auto | cpu | cuda
 
 

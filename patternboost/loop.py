@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from patternboost import tokens
+from patternboost.errors import UserError
 from patternboost.model import GPT, GPTConfig
 from patternboost.pool import ElitePool
 from patternboost.problem import check_batch, check_scores
@@ -35,6 +36,8 @@ def stage_seed(seed, round_, stage, chunk=0):
 
 
 def resolve_device(name):
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available here (use auto or cpu)")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -65,7 +68,7 @@ class Loop:
         self.train_step = 0
         self.temperature = config.sample.temperature
         self.best = None  # {"score", "round", "object"} of the verified best
-        self.last_loss = None  # mean training loss of the current round
+        self.losses = []  # training losses of the current round, one per step
         self.elapsed = 0.0  # seconds over all sessions of this run
         self.stop = Stop()
         target = config.loop.target
@@ -77,14 +80,14 @@ class Loop:
 
     def state_dict(self):
         return {"round": self.round, "phase": self.phase, "train_step": self.train_step,
-                "temperature": self.temperature, "best": self.best, "elapsed": self.elapsed, "last_loss": self.last_loss,
+                "temperature": self.temperature, "best": self.best, "elapsed": self.elapsed, "losses": self.losses,
                 "pool": self.pool.state_dict(), "model": self.model.state_dict(),
                 "trainer": self.trainer.state_dict(), "torch_rng": torch.get_rng_state()}
 
     def load_state_dict(self, state):
         self.round, self.phase, self.train_step = state["round"], state["phase"], state["train_step"]
         self.temperature, self.best, self.elapsed = state["temperature"], state["best"], state["elapsed"]
-        self.last_loss = state["last_loss"]
+        self.losses = state["losses"]
         self.pool.load_state_dict(state["pool"])
         self.model.load_state_dict(state["model"])
         self.trainer.load_state_dict(state["trainer"])
@@ -118,15 +121,15 @@ class Loop:
             done += count
             progress("local search", done, total)
         scores = np.concatenate(all_scores)
-        return {"mean_score": float(scores.mean()), "searched": int(len(scores))}
+        return {"mean_score": float(scores.mean()), "searched": len(scores)}
 
     def train_phase(self, progress):
         rows = tokens.pack(self.problem.encode(self.pool.objects), self.problem.max_length)
         source = sequence_batches(rows, self.config.train.batch_size, stage_seed(self.seed, self.round, "train"))
-        loss, self.train_step = self.trainer.train(
+        losses, self.train_step = self.trainer.train(
             source, self.train_step, self.config.train.steps, self.stop,
             lambda i, n, loss: progress(f"train (loss {loss:.3f})", i, n))
-        return loss
+        self.losses.extend(losses)
 
     def sample_phase(self, progress):
         cfg = self.config.sample
@@ -219,18 +222,18 @@ class Loop:
                     return "interrupted before round 0 completed (nothing to checkpoint)"
             else:
                 if self.phase == "train":
-                    loss = self.train_phase(progress)
+                    self.train_phase(progress)
                     if self.stop():
                         self.elapsed += time.time() - started
                         self.checkpoint()
                         return f"interrupted in round {self.round} at training step {self.train_step}; checkpointed"
-                    self.phase, self.last_loss = "sample", loss
+                    self.phase = "sample"
                 stats = self.sample_phase(progress)
                 if stats is None:
                     self.elapsed += time.time() - started
                     self.checkpoint()
                     return f"interrupted in round {self.round} while sampling; checkpointed after training"
-                stats["train_loss"] = self.last_loss
+                stats["train_loss"] = float(np.mean(self.losses)) if self.losses else None
             self.record(stats, started, session_start)
-            self.round, self.phase, self.train_step = self.round + 1, "train", 0
+            self.round, self.phase, self.train_step, self.losses = self.round + 1, "train", 0, []
             self.checkpoint()

@@ -8,8 +8,8 @@ import dataclasses
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 
 @dataclasses.dataclass
@@ -86,7 +86,7 @@ class GPT(nn.Module):
         self.embed.weight = self.head.weight  # weight tying, as in nanoGPT
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
-            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
+            if name.endswith(("proj.weight", "mlp.2.weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     @staticmethod

@@ -101,9 +101,9 @@ def describe():
             defaults = {f.name: f.default for f in dataclasses.fields(cls.Params)}
             doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
             rows.append((name, ep.value, defaults, doc))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is listed, not fatal
             rows.append((name, ep.value, None, f"failed to load: {exc}"))
     return rows
 
 
-__all__ = ["Problem", "load_problem", "resolve", "describe", "entry_points"]
+__all__ = ["Problem", "describe", "entry_points", "load_problem", "resolve"]

@@ -41,7 +41,7 @@ class Trainer:
         return contextlib.nullcontext()
 
     def train(self, batch_source, first, last, should_stop=lambda: False, progress=None):
-        """Run steps first .. last-1 of this round; returns (mean loss, next step)."""
+        """Run steps first .. last-1 of this round; returns (the step losses, next step)."""
         self.model.train()
         losses = []
         step = first
@@ -61,7 +61,7 @@ class Trainer:
             step += 1
             if progress:
                 progress(step - first, last - first, losses[-1])
-        return (float(np.mean(losses)) if losses else float("nan")), step
+        return losses, step
 
     def state_dict(self):
         return {"optimizer": self.optimizer.state_dict(), "step": self.step}

@@ -4,6 +4,7 @@ The problem of the PatternBoost paper (arXiv 2411.00566): at n = 33 plain local 
 tops out at 89 edges and PatternBoost reaches the optimum 96.
 """
 import dataclasses
+import itertools
 import math
 
 import networkx as nx
@@ -81,7 +82,7 @@ class C4Free(Problem):
         if self.params.encoding == "edges":
             return [np.flatnonzero(row) for row in bits]
         starts = np.cumsum([0] + [self.n - 1 - u for u in range(self.n - 1)])
-        return [np.concatenate([np.append(row[a:b], 2) for a, b in zip(starts[:-1], starts[1:])])[:-1]
+        return [np.concatenate([np.append(row[a:b], 2) for a, b in itertools.pairwise(starts)])[:-1]
                 for row in bits]
 
     def decode(self, sequences):
@@ -148,7 +149,7 @@ class C4Free(Problem):
 
         g = self.to_graph(obj)
         fig, ax = plt.subplots(figsize=(6, 6))
-        nx.draw_kamada_kawai(g, ax=ax, node_size=120, node_color="tab:blue", edge_color="0.4", width=0.8)
+        nx.draw_circular(g, ax=ax, node_size=120, node_color="tab:blue", edge_color="0.4", width=0.8)
         ax.set_title(f"C4-free graph, n = {self.n}, {g.number_of_edges()} edges")
         fig.savefig(path, dpi=120)
         plt.close(fig)

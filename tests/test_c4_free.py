@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from patternboost import UserError, load_problem, tokens
+
+
+@pytest.mark.parametrize("encoding", ["edges", "adjacency"])
+def test_tokens_round_trip(encoding):
+    problem = load_problem("c4_free", n=12, encoding=encoding)
+    batch = problem.local_search(problem.initial(50, 0), 1)
+    sequences = problem.encode(batch)
+    assert max(len(s) for s in sequences) <= problem.max_length
+    assert all(s.min() >= 0 and s.max() < problem.vocab_size for s in sequences)
+    decoded, valid = problem.decode(sequences)
+    assert valid.all() and np.array_equal(decoded, batch)
+    rows = tokens.pack(sequences, problem.max_length)
+    unpacked, framed = tokens.unpack(rows)
+    assert framed.all() and all(np.array_equal(a, b) for a, b in zip(unpacked, sequences))
+
+
+def test_garbage_decodes_to_a_graph_and_is_flagged():
+    problem = load_problem("c4_free", n=10)
+    decoded, valid = problem.decode([np.array([5, 3, 3]), np.array([], dtype=int), np.array([0, 1, 2])])
+    assert list(valid) == [False, True, True]
+    assert decoded.shape == (3, 10)
+    repaired = problem.local_search(decoded, 0)
+    assert problem.score(repaired).max() <= 16
+    adjacency = load_problem("c4_free", n=10, encoding="adjacency")
+    _, valid = adjacency.decode([np.array([1, 0, 2, 1])])
+    assert not valid[0]
+
+
+def test_verify_is_independent_and_rejects_c4():
+    problem = load_problem("c4_free", n=6)
+    square = np.zeros(6, dtype=np.uint64)
+    for u, v in [(0, 1), (1, 2), (2, 3), (3, 0)]:
+        square[u] |= np.uint64(1 << v)
+        square[v] |= np.uint64(1 << u)
+    with pytest.raises(ValueError, match="4-cycle"):
+        problem.verify(square)
+    best = problem.local_search(problem.initial(200, 0), 0)
+    top = best[np.argmax(problem.score(best))]
+    assert problem.verify(top) == 7 == problem.known_best
+    native = problem.to_native(top)
+    assert len(native["edges"]) == 7 and native["graph6"]
+    assert "graph6" in problem.render(top)
+
+
+def test_known_best_table_and_parameter_checks():
+    assert load_problem("c4_free", n=33).known_best == 96
+    assert load_problem("c4_free", n=33).known_optimal
+    assert not load_problem("c4_free", n=45).known_optimal
+    with pytest.raises(UserError, match="n must be between"):
+        load_problem("c4_free", n=65)
+    with pytest.raises(UserError, match="unknown parameter"):
+        load_problem("c4_free", m=3)
+    with pytest.raises(UserError, match="expected int"):
+        load_problem("c4_free", n="many")

@@ -1,0 +1,193 @@
+"""The CLI end to end on tiny runs, resume determinism, interrupts and bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import ROOT, TINY, run_cli
+
+
+def read(path, mode="r"):
+    with open(path, mode) as f:
+        return f.read()
+
+
+def read_json(path):
+    return json.loads(read(path))
+
+
+def metrics(run_dir):
+    return [json.loads(line) for line in read(os.path.join(run_dir, "metrics.jsonl")).splitlines()]
+
+
+def final_state(run_dir):
+    name = read_json(os.path.join(run_dir, "checkpoints", "latest"))["file"]
+    return torch.load(os.path.join(run_dir, "checkpoints", name), weights_only=False)
+
+
+def assert_same_run(a, b):
+    sa, sb = final_state(a), final_state(b)
+    assert sa["round"] == sb["round"] and sa["best"]["score"] == sb["best"]["score"]
+    assert np.array_equal(sa["pool"]["objects"], sb["pool"]["objects"])
+    assert np.array_equal(sa["pool"]["scores"], sb["pool"]["scores"])
+    for name, tensor in sa["model"].items():
+        assert torch.equal(tensor, sb["model"][name]), name
+    def timeless(run_dir):
+        return [{k: v for k, v in r.items() if k not in ("elapsed_s", "session_s")} for r in metrics(run_dir)]
+    assert timeless(a) == timeless(b)
+
+
+def test_run_status_show_problems(tmp_path):
+    run_dir = str(tmp_path / "run")
+    code, out, err = run_cli("run", "c4_free", *TINY, "--rounds", "2", "--run-dir", run_dir)
+    assert code == 0, err
+    assert "round 2: best" in out
+    records = metrics(run_dir)
+    assert [r["round"] for r in records] == [0, 1, 2]
+    for key in ("round", "best_score", "mean_score", "elapsed_s", "invalid_samples", "temperature"):
+        assert key in records[-1]
+    best = read_json(os.path.join(run_dir, "best.json"))
+    assert best["score"] == 11 and best["known_best"] == 11 and best["verified"]  # ex(8; C4) = 11
+    assert {"run.toml", "log.txt", "checkpoints"} <= set(os.listdir(run_dir))
+
+    code, out, _ = run_cli("status", run_dir)
+    assert code == 0 and "round 2" in out and "best 11" in out and "gap 0" in out
+    png = str(tmp_path / "best.png")
+    code, out, _ = run_cli("show", run_dir, "--png", png)
+    assert code == 0 and "score 11" in out and "graph6:" in out and "adjacency:" in out
+    assert os.path.getsize(png) > 1000
+    code, out, _ = run_cli("problems")
+    assert code == 0 and "c4_free" in out and "n=33" in out
+
+
+def test_stops_at_known_optimum(tmp_path):
+    args = [a for a in TINY if a not in ("--target", "1000")]
+    code, out, _ = run_cli("run", "c4_free", *args, "--rounds", "5", "--run-dir", str(tmp_path / "r"))
+    assert code == 0 and "reached the target 11" in out
+
+
+def test_resume_ends_identical_to_a_straight_run(tmp_path):
+    straight, split = str(tmp_path / "straight"), str(tmp_path / "split")
+    assert run_cli("run", "c4_free", *TINY, "--rounds", "3", "--run-dir", straight)[0] == 0
+    assert run_cli("run", "c4_free", *TINY, "--rounds", "2", "--run-dir", split)[0] == 0
+    code, out, err = run_cli("resume", split, "--rounds", "3")
+    assert code == 0, err
+    assert "resumed" in out and "round 3: best" in out
+    assert_same_run(straight, split)
+
+
+def start(args):
+    return subprocess.Popen([sys.executable, "-m", "patternboost.cli", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path, timeout=60):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_checkpoints_mid_training_and_resumes_identically(tmp_path):
+    long_training = [*TINY, "--set", "train.steps=3000", "--rounds", "1"]
+    straight, split = str(tmp_path / "straight"), str(tmp_path / "split")
+    proc = start(["run", "c4_free", *long_training, "--run-dir", split])
+    wait_for(os.path.join(split, "checkpoints", "latest"))  # round 0 done, training round 1
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted in round 1 at training step" in out
+    state = final_state(split)
+    assert state["round"] == 1 and state["phase"] == "train" and 0 < state["train_step"] < 3000
+    assert run_cli("resume", split)[0] == 0
+    assert run_cli("run", "c4_free", *long_training, "--run-dir", straight)[0] == 0
+    assert_same_run(straight, split)
+
+
+def test_kill_9_at_any_moment_leaves_a_resumable_run(tmp_path):
+    straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
+    args = [*TINY, "--rounds", "4"]
+    assert run_cli("run", "c4_free", *args, "--run-dir", straight)[0] == 0
+    proc = start(["run", "c4_free", *args, "--run-dir", killed])
+    wait_for(os.path.join(killed, "checkpoints", "latest"))
+    for delay in (0.3, 0.9, 0.05):
+        time.sleep(delay)
+        proc.kill()
+        proc.communicate()
+        proc = start(["resume", killed])
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert_same_run(straight, killed)
+
+
+def test_partial_checkpoint_write_is_never_the_latest(tmp_path, monkeypatch):
+    from patternboost import rundir
+    run_dir = str(tmp_path / "r")
+    assert run_cli("run", "c4_free", *TINY, "--rounds", "1", "--run-dir", run_dir)[0] == 0
+    before = read(os.path.join(run_dir, "checkpoints", "latest"))
+    run = rundir.RunDir.open(run_dir)
+
+    def dies_halfway(path, data):  # what a kill during the write leaves: a partial temp file
+        with open(os.path.join(os.path.dirname(path), ".tmp-partial"), "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise KeyboardInterrupt
+    monkeypatch.setattr(rundir, "write_atomic", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        run.save_checkpoint(final_state(run_dir), "000099-train-0000000")
+    assert read(os.path.join(run_dir, "checkpoints", "latest")) == before
+    monkeypatch.undo()
+    code, out, err = run_cli("resume", run_dir, "--rounds", "2")
+    assert code == 0, err
+    assert "round 2: best" in out
+
+
+def bad(*args, **kwargs):
+    code, out, err = run_cli(*args, **kwargs)
+    assert code == 2, (out, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    assert "unknown problem 'nope'" in bad("run", "nope")
+    assert "unknown setting train.stepz" in bad("run", "c4_free", "--set", "train.stepz=3")
+    assert "unknown parameter 'm'" in bad("run", "c4_free", "--set", "m=3")
+    assert "expected int" in bad("run", "c4_free", "--set", "n=big")
+    assert "n must be between" in bad("run", "c4_free", "--set", "n=100")
+    assert "bad duration" in bad("run", "c4_free", "--time-limit", "soon")
+    assert "does not exist" in bad("resume", str(tmp_path / "missing"))
+    assert "does not exist" in bad("show", str(tmp_path / "missing"))
+    assert "cannot read config file" in bad("run", "c4_free", "--config", str(tmp_path / "none.toml"))
+    broken = tmp_path / "broken.py"
+    broken.write_text("import not_a_module_anywhere\n")
+    assert "failed to import" in bad("run", f"{broken}:Thing")
+    lacking = tmp_path / "lacking.py"
+    lacking.write_text("import dataclasses\nclass Thing:\n    @dataclasses.dataclass\n    class Params:\n"
+                       "        pass\n    def __init__(self, params):\n        pass\n")
+    assert "missing required method initial()" in bad("run", f"{lacking}:Thing")
+    assert "has no attribute 'Other'" in bad("run", f"{lacking}:Other")
+    if not torch.cuda.is_available():
+        assert "no CUDA device" in bad("run", "c4_free", *TINY, "--device", "cuda", "--run-dir", str(tmp_path / "c"))
+
+
+def test_existing_run_dir_and_corrupt_checkpoint_lose_nothing(tmp_path):
+    run_dir = str(tmp_path / "r")
+    assert run_cli("run", "c4_free", *TINY, "--rounds", "1", "--run-dir", run_dir)[0] == 0
+    snapshot = {name: read(os.path.join(run_dir, name), "rb") for name in ("run.toml", "metrics.jsonl")}
+    assert "already exists" in bad("run", "c4_free", *TINY, "--run-dir", run_dir)
+    latest = read_json(os.path.join(run_dir, "checkpoints", "latest"))["file"]
+    path = os.path.join(run_dir, "checkpoints", latest)
+    data = read(path, "rb")
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 3])
+    assert "corrupt or truncated" in bad("resume", run_dir)
+    for name, content in snapshot.items():
+        assert read(os.path.join(run_dir, name), "rb") == content
+    assert os.path.getsize(path) == len(data) // 3  # left for the user to inspect, not deleted

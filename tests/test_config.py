@@ -1,0 +1,25 @@
+import pytest
+
+from patternboost import UserError
+from patternboost.config import EngineConfig, apply_engine_settings, coerce, parse_duration, parse_set
+
+
+def test_durations():
+    assert parse_duration("900") == 900 and parse_duration("30m") == 1800 and parse_duration("1h30m") == 5400
+    for bad in ("soon", "30x", "m30"):
+        with pytest.raises(UserError):
+            parse_duration(bad)
+
+
+def test_settings_are_typed_and_named():
+    config = EngineConfig()
+    apply_engine_settings(config, {"train.steps": "7", "loop.target": "none", "sample.temperature": "1.5"})
+    assert config.train.steps == 7 and config.loop.target is None and config.sample.temperature == 1.5
+    with pytest.raises(UserError, match="unknown setting train.stepz"):
+        apply_engine_settings(config, {"train.stepz": "1"})
+    with pytest.raises(UserError, match="expected int"):
+        apply_engine_settings(config, {"train.steps": "1.5"})
+    with pytest.raises(UserError, match="unknown settings section"):
+        apply_engine_settings(config, {"trian.steps": "1"})
+    assert coerce("x", "true", bool) is True
+    assert parse_set(["n=3", "train.steps=4"]) == ({"n": "3"}, {"train.steps": "4"})
