@@ -9,9 +9,9 @@ from patternboost.errors import UserError
 
 @dataclasses.dataclass
 class ModelConfig:
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
+    n_layer: int = 4  # the PatternBoost paper's model: 4 layers, 8 heads, width 64
+    n_head: int = 8
+    n_embd: int = 64
     dropout: float = 0.0
     position: str = "learned"  # learned | rope | none
 
