@@ -69,6 +69,7 @@ class Loop:
         self.temperature = config.sample.temperature
         self.best = None  # {"score", "round", "object"} of the verified best
         self.losses = []  # training losses of the current round, one per step
+        self.train_seconds = None  # time the current round spent training (this session)
         self.elapsed = 0.0  # seconds over all sessions of this run
         self.stop = Stop()
         target = config.loop.target
@@ -132,13 +133,14 @@ class Loop:
         self.losses.extend(losses)
 
     def sample_phase(self, progress):
-        cfg = self.config.sample
+        cfg, started = self.config.sample, time.time()
         chunks = math.ceil(cfg.count / cfg.batch_size)
         seeds = [stage_seed(self.seed, self.round, "sample", c) for c in range(chunks)]
         rows = sample_in_batches(self.model, cfg.count, cfg.batch_size, self.temperature, cfg.top_k, seeds,
                                  self.device, self.stop)
         if rows is None:
             return None
+        sampled = time.time()
         progress("sample", cfg.count, cfg.count)
         sequences, framed = tokens.unpack(rows)
         objects, decoded = self.problem.decode(sequences)
@@ -149,7 +151,8 @@ class Loop:
         unique = len(np.unique(raw_keys)) / len(raw_keys)
         stats = {"mean_score": float(scores.mean()), "round_best": float(scores.max()), "searched": len(scores),
                  "invalid_samples": int((~(framed & np.asarray(decoded, dtype=bool))).sum()),
-                 "unique_samples": round(unique, 4), "new_elites": int(new), "temperature": self.temperature}
+                 "unique_samples": round(unique, 4), "new_elites": int(new), "temperature": self.temperature,
+                 "sample_s": round(sampled - started, 2), "search_s": round(time.time() - sampled, 2)}
         if unique < cfg.min_unique:
             self.temperature = min(cfg.max_temperature, self.temperature + cfg.temperature_step)
         return stats
@@ -223,6 +226,7 @@ class Loop:
             else:
                 if self.phase == "train":
                     self.train_phase(progress)
+                    self.train_seconds = round(time.time() - started, 2)
                     if self.stop():
                         self.elapsed += time.time() - started
                         self.checkpoint()
@@ -234,6 +238,7 @@ class Loop:
                     self.checkpoint()
                     return f"interrupted in round {self.round} while sampling; checkpointed after training"
                 stats["train_loss"] = float(np.mean(self.losses)) if self.losses else None
+                stats["train_s"] = self.train_seconds
             self.record(stats, started, session_start)
             self.round, self.phase, self.train_step, self.losses = self.round + 1, "train", 0, []
             self.checkpoint()

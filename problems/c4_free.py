@@ -19,6 +19,10 @@ EX_C4 = [0, 1, 3, 4, 6, 7, 9, 11, 13, 16, 18, 21, 24, 27, 30, 33, 36, 39, 42, 46
          132, 137, 142, 148, 154, 157, 163, 168, 174]
 EXACT_UP_TO = 40
 
+# edges: one token per edge (pair index), in order; neighbours: for each vertex u, its
+# neighbours v > u, rows separated; adjacency: the upper-triangle bits row by row (the paper's).
+ENCODINGS = ("edges", "neighbours", "adjacency")
+
 
 class C4Free(Problem):
     """Most edges in an n-vertex graph with no 4-cycle."""
@@ -26,7 +30,7 @@ class C4Free(Problem):
     @dataclasses.dataclass
     class Params:
         n: int = 33
-        encoding: str = "edges"  # edges: one token per edge | adjacency: upper-triangle bits by row
+        encoding: str = "edges"  # see ENCODINGS
         climb: int = 100  # iterated-greedy steps after repair + greedy fill (0 = the paper's plain search)
         kick: int = 2  # edges deleted per iterated-greedy step
 
@@ -39,17 +43,19 @@ class C4Free(Problem):
             raise ValueError(f"n must be between 4 and {graphs.MAX_VERTICES} (graphs are 64-bit rows), got {n}")
         if self.params.climb < 0 or self.params.kick < 1:
             raise ValueError("climb must be >= 0 and kick >= 1")
-        if self.params.encoding not in ("edges", "adjacency"):
-            raise ValueError(f"encoding must be edges or adjacency, got {self.params.encoding!r}")
+        if self.params.encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.params.encoding!r}")
         self.n = n
         self.pairs = np.array([(u, v) for u in range(n) for v in range(u + 1, n)], dtype=np.int64)
+        self.row_starts = np.cumsum([0] + [n - 1 - u for u in range(n - 1)])  # pair index of (u, u+1)
+        # Reiman's bound on the edges of a C4-free graph, plus slack for bad samples.
+        most_edges = int(n / 4 * (1 + math.sqrt(4 * n - 3))) + 8
         if self.params.encoding == "edges":
-            self.vocab_size = len(self.pairs)
-            # Reiman's bound on the edges of a C4-free graph, plus slack for bad samples.
-            self.max_length = int(n / 4 * (1 + math.sqrt(4 * n - 3))) + 8
+            self.vocab_size, self.max_length = len(self.pairs), most_edges
+        elif self.params.encoding == "neighbours":
+            self.vocab_size, self.max_length = n + 1, most_edges + n - 2  # vertices, row separator
         else:
-            self.vocab_size = 3  # 0, 1, row separator
-            self.max_length = len(self.pairs) + n - 2
+            self.vocab_size, self.max_length = 3, len(self.pairs) + n - 2  # 0, 1, row separator
         if n <= len(EX_C4):
             self.known_best = float(EX_C4[n - 1])
             self.known_optimal = n <= EXACT_UP_TO
@@ -81,16 +87,18 @@ class C4Free(Problem):
         bits = self._bits(batch)
         if self.params.encoding == "edges":
             return [np.flatnonzero(row) for row in bits]
-        starts = np.cumsum([0] + [self.n - 1 - u for u in range(self.n - 1)])
-        return [np.concatenate([np.append(row[a:b], 2) for a, b in itertools.pairwise(starts)])[:-1]
+        if self.params.encoding == "neighbours":  # row u: its neighbours v > u, then a separator
+            return [np.concatenate([np.append(self.pairs[a:b, 1][row[a:b] == 1], self.n)
+                                    for a, b in itertools.pairwise(self.row_starts)])[:-1] for row in bits]
+        return [np.concatenate([np.append(row[a:b], 2) for a, b in itertools.pairwise(self.row_starts)])[:-1]
                 for row in bits]
 
     def decode(self, sequences):
         out = np.zeros((len(sequences), self.n), dtype=np.uint64)
         valid = np.ones(len(sequences), dtype=bool)
         for i, seq in enumerate(sequences):
+            seq = np.asarray(seq, dtype=np.int64)
             if self.params.encoding == "edges":
-                seq = np.asarray(seq, dtype=np.int64)
                 valid[i] = bool(np.all(np.diff(seq) > 0))  # a set of edges, in order
                 chosen = np.unique(seq)
             else:
@@ -101,14 +109,21 @@ class C4Free(Problem):
         return out, valid
 
     def _decode_rows(self, seq):
-        rows = np.split(np.asarray(seq, dtype=np.int64), np.flatnonzero(np.asarray(seq) == 2))
-        rows = [r[r != 2] for r in rows]
-        well_formed = len(rows) == self.n - 1 and all(len(r) == self.n - 1 - u for u, r in enumerate(rows))
-        chosen, offset = [], 0
+        """Pair indices of a row-by-row encoding, and whether it was well formed."""
+        separator = self.vocab_size - 1
+        rows = np.split(seq, np.flatnonzero(seq == separator))
+        rows = [r[r != separator] for r in rows]
+        well_formed = len(rows) == self.n - 1
+        chosen = []
         for u, row in enumerate(rows[: self.n - 1]):
             width = self.n - 1 - u
-            chosen.extend(offset + np.flatnonzero(row[:width] == 1))
-            offset += width
+            if self.params.encoding == "neighbours":
+                well_formed &= bool(np.all(np.diff(row) > 0) and np.all((row > u) & (row < self.n)))
+                columns = np.unique(row[(row > u) & (row < self.n)]) - u - 1
+            else:
+                well_formed &= len(row) == width and bool(np.all(row < 2))
+                columns = np.flatnonzero(row[:width] == 1)
+            chosen.extend(self.row_starts[u] + columns)
         return np.array(chosen, dtype=np.int64), well_formed
 
     # --- reporting ------------------------------------------------------------

@@ -4,7 +4,7 @@ import pytest
 from patternboost import UserError, load_problem, tokens
 
 
-@pytest.mark.parametrize("encoding", ["edges", "adjacency"])
+@pytest.mark.parametrize("encoding", ["edges", "neighbours", "adjacency"])
 def test_tokens_round_trip(encoding):
     problem = load_problem("c4_free", n=12, encoding=encoding)
     batch = problem.local_search(problem.initial(50, 0), 1)
@@ -28,6 +28,10 @@ def test_garbage_decodes_to_a_graph_and_is_flagged():
     adjacency = load_problem("c4_free", n=10, encoding="adjacency")
     _, valid = adjacency.decode([np.array([1, 0, 2, 1])])
     assert not valid[0]
+    neighbours = load_problem("c4_free", n=5, encoding="neighbours")
+    graph, valid = neighbours.decode([np.array([3, 1, 5, 0, 5, 5, 4]), np.array([1, 5, 5, 5])])
+    assert list(valid) == [False, True]
+    assert graph[0, 0] == (1 << 1) | (1 << 3) and graph[0, 3] == (1 << 0) | (1 << 4)
 
 
 def test_verify_is_independent_and_rejects_c4():

@@ -39,7 +39,7 @@ def assert_same_run(a, b):
     for name, tensor in sa["model"].items():
         assert torch.equal(tensor, sb["model"][name]), name
     def timeless(run_dir):
-        return [{k: v for k, v in r.items() if k not in ("elapsed_s", "session_s")} for r in metrics(run_dir)]
+        return [{k: v for k, v in r.items() if not k.endswith("_s")} for r in metrics(run_dir)]
     assert timeless(a) == timeless(b)
 
 
@@ -191,3 +191,16 @@ def test_existing_run_dir_and_corrupt_checkpoint_lose_nothing(tmp_path):
     for name, content in snapshot.items():
         assert read(os.path.join(run_dir, name), "rb") == content
     assert os.path.getsize(path) == len(data) // 3  # left for the user to inspect, not deleted
+
+
+def test_config_file_and_flags(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('seed = 3\n[problem]\nspec = "c4_free"\n[problem.params]\nn = 9\n[train]\nsteps = 4\n')
+    run_dir = str(tmp_path / "r")
+    code, _, err = run_cli("run", "--config", str(config), *TINY, "--set", "n=10", "--rounds", "1",
+                             "--run-dir", run_dir)
+    assert code == 0, err
+    text = read(os.path.join(run_dir, "run.toml"))
+    assert "seed = 3" in text and "n = 10" in text and "steps = 6" in text  # --set wins over the file
+    config.write_text("[trian]\nsteps = 4\n")
+    assert "unknown section(s) trian" in bad("run", "c4_free", "--config", str(config))

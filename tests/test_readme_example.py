@@ -10,7 +10,7 @@ from tests.conftest import ROOT, run_cli
 def readme_plugin():
     with open(os.path.join(ROOT, "README.md")) as f:
         text = f.read()
-    return re.search(r"<!-- plugin-example -->\n```python\n(.*?)```", text, re.S).group(1)
+    return re.search(r"<!-- plugin-example -->\n```python\n(.*?)```", text, re.DOTALL).group(1)
 
 
 def test_readme_plugin_runs_end_to_end(tmp_path):
