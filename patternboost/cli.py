@@ -174,12 +174,11 @@ def install_interrupt(loop):
 
 
 def drive(loop, run):
-    from patternboost.loop import log as loop_log  # same logger, named for clarity
     install_interrupt(loop)
     reason = loop.run_rounds(progress_printer())
-    loop_log.info("stopped: %s. Run directory: %s", reason, run.path)
+    log.info("stopped: %s. Run directory: %s", reason, run.path)
     if loop.best:
-        loop_log.info("best score %g (round %d)", loop.best["score"], loop.best["round"])
+        log.info("best score %g (round %d)", loop.best["score"], loop.best["round"])
     return 130 if loop.stop.requested else 0
 
 

@@ -32,6 +32,7 @@ class SampleConfig:
     batch_size: int = 1000
     temperature: float = 1.0
     top_k: int = 0  # 0 = no top-k cut
+    searches: int = 1  # local searches started from each sample, each with its own seed
     min_unique: float = 0.5  # raise the temperature when fewer samples are unique
     temperature_step: float = 0.1
     max_temperature: float = 2.0
@@ -62,7 +63,7 @@ class EngineConfig:
         if self.loop.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"loop.device must be auto, cpu or cuda, got {self.loop.device!r}")
         for key in ("model.n_layer", "model.n_head", "model.n_embd", "train.batch_size",
-                    "sample.count", "sample.batch_size", "loop.initial", "loop.pool_size"):
+                    "sample.count", "sample.batch_size", "sample.searches", "loop.initial", "loop.pool_size"):
             section, name = key.split(".")
             if getattr(getattr(self, section), name) < 1:
                 raise UserError(f"{key} must be at least 1")

@@ -145,12 +145,16 @@ class Loop:
         sequences, framed = tokens.unpack(rows)
         objects, decoded = self.problem.decode(sequences)
         check_batch(self.label, "decode()", objects, len(sequences))
+        decoded = np.asarray(decoded, dtype=bool)
+        if decoded.shape != (len(sequences),):
+            raise UserError(f"{self.label}: decode() must return (batch, flags) with one flag per sequence")
         raw_keys = np.asarray(self.problem.canonical_key(objects), dtype=np.uint64)
-        improved, scores, keys = self.improve(objects, self.round, 0)
+        # Local search is cheap next to sampling: start several differently seeded searches from each sample.
+        improved, scores, keys = self.improve(np.repeat(objects, cfg.searches, axis=0), self.round, 0)
         new = self.pool.merge(improved, scores, keys, self.round)
         unique = len(np.unique(raw_keys)) / len(raw_keys)
         stats = {"mean_score": float(scores.mean()), "round_best": float(scores.max()), "searched": len(scores),
-                 "invalid_samples": int((~(framed & np.asarray(decoded, dtype=bool))).sum()),
+                 "invalid_samples": int((~(framed & decoded)).sum()),
                  "unique_samples": round(unique, 4), "new_elites": int(new), "temperature": self.temperature,
                  "sample_s": round(sampled - started, 2), "search_s": round(time.time() - sampled, 2)}
         if unique < cfg.min_unique:

@@ -60,3 +60,15 @@ def test_known_best_table_and_parameter_checks():
         load_problem("c4_free", m=3)
     with pytest.raises(UserError, match="expected int"):
         load_problem("c4_free", n="many")
+
+
+def test_relabel_gives_an_isomorphic_graph_by_decreasing_degree():
+    import networkx as nx
+    problem = load_problem("c4_free", n=12, relabel=True)
+    batch = problem.local_search(problem.initial(30, 0), 0)
+    decoded, valid = problem.decode(problem.encode(batch))
+    assert valid.all()
+    for original, relabelled in zip(batch, decoded):
+        assert nx.is_isomorphic(problem.to_graph(original), problem.to_graph(relabelled))
+        degrees = [int(row).bit_count() for row in relabelled]
+        assert degrees == sorted(degrees, reverse=True)

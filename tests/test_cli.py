@@ -113,11 +113,15 @@ def test_ctrl_c_checkpoints_mid_training_and_resumes_identically(tmp_path):
 
 def test_kill_9_at_any_moment_leaves_a_resumable_run(tmp_path):
     straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
-    args = [*TINY, "--rounds", "4"]
+    args = [*TINY, "--rounds", "5"]
     assert run_cli("run", "c4_free", *args, "--run-dir", straight)[0] == 0
+    latest = os.path.join(killed, "checkpoints", "latest")
     proc = start(["run", "c4_free", *args, "--run-dir", killed])
-    wait_for(os.path.join(killed, "checkpoints", "latest"))
-    for delay in (0.3, 0.9, 0.05):
+    wait_for(latest)
+    for delay in (0.0, 0.13, 0.31):  # right after a checkpoint, and at points inside later rounds
+        seen = os.stat(latest).st_mtime_ns
+        while proc.poll() is None and os.stat(latest).st_mtime_ns == seen:
+            time.sleep(0.005)
         time.sleep(delay)
         proc.kill()
         proc.communicate()
@@ -148,6 +152,41 @@ def test_partial_checkpoint_write_is_never_the_latest(tmp_path, monkeypatch):
     assert "round 2: best" in out
 
 
+FAULTY_PLUGIN = """
+import dataclasses
+import numpy as np
+from patternboost import Problem
+
+
+class NaNScores(Problem):
+    @dataclasses.dataclass
+    class Params:
+        pass
+
+    vocab_size = max_length = 4
+
+    def initial(self, count, seed):
+        return np.zeros((count, 4))
+
+    def local_search(self, batch, seed):
+        return batch
+
+    def score(self, batch):
+        return np.full(len(batch), np.nan)
+
+    def encode(self, batch):
+        return [np.zeros(4, dtype=int) for _ in batch]
+
+    def decode(self, sequences):
+        return np.zeros((len(sequences), 4)), np.ones(len(sequences), dtype=bool)
+
+
+class Shrinks(NaNScores):
+    def local_search(self, batch, seed):
+        return batch[1:]
+"""
+
+
 def bad(*args, **kwargs):
     code, out, err = run_cli(*args, **kwargs)
     assert code == 2, (out, err)
@@ -173,6 +212,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
                        "        pass\n    def __init__(self, params):\n        pass\n")
     assert "missing required method initial()" in bad("run", f"{lacking}:Thing")
     assert "has no attribute 'Other'" in bad("run", f"{lacking}:Other")
+    faulty = tmp_path / "faulty.py"
+    faulty.write_text(FAULTY_PLUGIN)
+    assert "score() returned NaN" in bad("run", f"{faulty}:NaNScores", "--set", "loop.initial=10")
+    assert "local_search() returned 9 objects, expected 10" in bad("run", f"{faulty}:Shrinks",
+                                                                   "--set", "loop.initial=10")
     if not torch.cuda.is_available():
         assert "no CUDA device" in bad("run", "c4_free", *TINY, "--device", "cuda", "--run-dir", str(tmp_path / "c"))
 
