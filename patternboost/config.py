@@ -32,7 +32,7 @@ class SampleConfig:
     batch_size: int = 1000
     temperature: float = 1.0
     top_k: int = 0  # 0 = no top-k cut
-    searches: int = 1  # local searches started from each sample, each with its own seed
+    searches: int = 10  # local searches started from each sample, each with its own seed
     min_unique: float = 0.5  # raise the temperature when fewer samples are unique
     temperature_step: float = 0.1
     max_temperature: float = 2.0
@@ -40,7 +40,7 @@ class SampleConfig:
 
 @dataclasses.dataclass
 class LoopConfig:
-    initial: int = 20000  # local searches in round 0
+    initial: int = 500000  # local searches in round 0 (the paper's default)
     pool_size: int = 2000  # elites kept (unique, top by score)
     rounds: int = 0  # stop after this many rounds (0 = no limit)
     time_limit: float = 0.0  # seconds (0 = no limit)
