@@ -183,7 +183,7 @@ def drive(loop, run):
 
 
 def make_loop(problem, engine, seed, run, spec):
-    from patternboost.loop import Loop  # torch import kept off the light commands
+    from patternboost.loop import Loop  # torch is imported only by the commands that train
     return Loop(problem, engine, seed, run, spec)
 
 

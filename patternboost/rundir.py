@@ -13,8 +13,6 @@ import os
 import tempfile
 import tomllib
 
-import torch
-
 from patternboost.errors import UserError
 
 KEEP_CHECKPOINTS = 2
@@ -94,6 +92,8 @@ class RunDir:
     # --- checkpoints ------------------------------------------------------------
 
     def save_checkpoint(self, state, tag):
+        import torch  # kept off the light commands (status, problems)
+
         buffer = io.BytesIO()
         torch.save(state, buffer)
         data = buffer.getvalue()
@@ -123,6 +123,8 @@ class RunDir:
         if hashlib.sha256(data).hexdigest() != pointer["sha256"]:
             raise UserError(f"checkpoint {pointer['file']} in {self.checkpoints} is corrupt or truncated "
                             "(its SHA-256 does not match)")
+        import torch
+
         try:
             # Our own file, checked above; it holds numpy arrays, so not weights-only.
             return torch.load(io.BytesIO(data), weights_only=False)
