@@ -42,5 +42,4 @@ def sample_in_batches(model, count, batch_size, temperature, top_k, seeds, devic
         if should_stop():
             return None
         out.append(sample(model, min(batch_size, count - start), temperature, top_k, seeds[i], device))
-    width = max(r.shape[1] for r in out)
-    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]))) for r in out])
+    return np.concatenate(out)
