@@ -137,11 +137,10 @@ class Loop:
         chunks = math.ceil(cfg.count / cfg.batch_size)
         seeds = [stage_seed(self.seed, self.round, "sample", c) for c in range(chunks)]
         rows = sample_in_batches(self.model, cfg.count, cfg.batch_size, self.temperature, cfg.top_k, seeds,
-                                 self.device, self.stop)
+                                 self.device, self.stop, lambda done, total: progress("sample", done, total))
         if rows is None:
             return None
         sampled = time.time()
-        progress("sample", cfg.count, cfg.count)
         sequences, framed = tokens.unpack(rows)
         objects, decoded = self.problem.decode(sequences)
         check_batch(self.label, "decode()", objects, len(sequences))

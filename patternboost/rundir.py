@@ -24,6 +24,7 @@ def write_atomic(path, data):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes files private; run files are meant to be shared
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -35,11 +35,13 @@ def sample(model, count, temperature, top_k, seed, device, prompt=None):
     return rows.cpu().numpy()
 
 
-def sample_in_batches(model, count, batch_size, temperature, top_k, seeds, device, should_stop=lambda: False):
+def sample_in_batches(model, count, batch_size, temperature, top_k, seeds, device, should_stop=lambda: False,
+                      progress=lambda done, total: None):
     """Sample `count` rows in batches, batch i seeded by seeds[i]; None if stopped."""
     out = []
     for i, start in enumerate(range(0, count, batch_size)):
         if should_stop():
             return None
         out.append(sample(model, min(batch_size, count - start), temperature, top_k, seeds[i], device))
+        progress(start + len(out[-1]), count)
     return np.concatenate(out)
