@@ -83,17 +83,19 @@ def absolute_spec(spec):
 def resolved_config(args):
     """Defaults < --config file < --set and flags. Returns the run.toml dict."""
     data = read_toml(args.config) if args.config else {}
-    unknown = set(data) - {"seed", "problem", "model", "train", "sample", "loop"}
+    unknown = set(data) - {"seed", "problem", *cfg.SECTIONS}
     if unknown:
         raise UserError(f"{args.config}: unknown section(s) {', '.join(sorted(unknown))}")
     problem_section = data.get("problem", {})
+    if not isinstance(problem_section, dict) or not isinstance(problem_section.get("params", {}), dict):
+        raise UserError(f"{args.config}: [problem] must be a table with spec and a [problem.params] table")
     spec = args.problem or problem_section.get("spec")
     if not spec:
         raise UserError("name a problem: patternboost run PROBLEM (see `patternboost problems`)")
     problem_params, engine_settings = cfg.parse_set(args.set)
     params = {**problem_section.get("params", {}), **problem_params}
     engine = cfg.EngineConfig()
-    cfg.apply_engine_settings(engine, {k: v for k, v in data.items() if k in ("model", "train", "sample", "loop")})
+    cfg.apply_engine_settings(engine, {k: v for k, v in data.items() if k in cfg.SECTIONS})
     cfg.apply_engine_settings(engine, engine_settings)
     apply_limits(engine, args)
     if args.target is not None:
@@ -127,8 +129,7 @@ def versions():
 
 
 def engine_from_run(data):
-    sections = {k: data[k] for k in ("model", "train", "sample", "loop") if k in data}
-    engine = cfg.from_dict(sections)
+    engine = cfg.from_dict({k: data[k] for k in cfg.SECTIONS if k in data})
     engine.validate()
     return engine
 
@@ -198,16 +199,22 @@ def cmd_run(args):
     return drive(loop, run)
 
 
-def cmd_resume(args):
-    run = RunDir.open(args.run_dir)
+def open_run(path):
+    """(run, run.toml dict, problem) of an existing run directory."""
+    run = RunDir.open(path)
     data = run.config()
     try:
-        spec, params, seed = data["problem"]["spec"], data["problem"]["params"], data["seed"]
-    except KeyError as exc:
+        spec, params, _ = data["problem"]["spec"], data["problem"]["params"], data["seed"]
+    except (KeyError, TypeError) as exc:
         raise UserError(f"{run.file('run.toml')} lacks {exc}") from exc
+    return run, data, registry.load_problem(spec, **params)
+
+
+def cmd_resume(args):
+    run, data, problem = open_run(args.run_dir)
+    spec, seed = data["problem"]["spec"], data["seed"]
     engine = engine_from_run(data)
     apply_limits(engine, args)
-    problem = registry.load_problem(spec, **params)
     state = run.load_checkpoint()
     setup_logging(run)
     loop = make_loop(problem, engine, seed, run, spec)
@@ -240,12 +247,10 @@ def cmd_status(args):
 
 
 def cmd_show(args):
-    run = RunDir.open(args.run_dir)
+    run, data, problem = open_run(args.run_dir)
     best = run.best()
     if best is None:
         raise UserError(f"{args.run_dir} has no best object yet")
-    data = run.config()
-    problem = registry.load_problem(data["problem"]["spec"], **data["problem"]["params"])
     obj = np.asarray(best["raw"]["data"], dtype=best["raw"]["dtype"])
     known = best.get("known_best")
     versus = "" if known is None else f" (known best {known:g}, gap {known - best['score']:g})"

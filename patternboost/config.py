@@ -48,6 +48,9 @@ class LoopConfig:
     device: str = "auto"  # auto | cpu | cuda
 
 
+SECTIONS = ("model", "train", "sample", "loop")
+
+
 @dataclasses.dataclass
 class EngineConfig:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
@@ -125,7 +128,7 @@ def apply_engine_settings(config, settings):
             section, _, name = key.partition(".")
             values = {name: value}
         if not dataclasses.is_dataclass(getattr(config, section, None)):
-            raise UserError(f"unknown settings section {section!r} (known: model, train, sample, loop)")
+            raise UserError(f"unknown settings section {section!r} (known: {', '.join(SECTIONS)})")
         update_dataclass(getattr(config, section), values, prefix=section + ".")
 
 

@@ -13,7 +13,7 @@ TINY = ["--set", "n=8", "--set", "climb=5", "--set", "loop.initial=300", "--set"
         "--set", "model.n_embd=32", "--set", "model.n_head=2", "--target", "1000", "--device", "cpu"]
 
 
-def run_cli(*args, timeout=120, **kwargs):
+def run_cli(*args, timeout=300, **kwargs):
     """The installed CLI in a subprocess: (returncode, stdout, stderr)."""
     proc = subprocess.run([sys.executable, "-m", "patternboost.cli", *args], capture_output=True, text=True, check=False,
                           timeout=timeout, cwd=kwargs.get("cwd", ROOT))

@@ -95,17 +95,17 @@ def wait_for(path, timeout=60):
 
 
 def test_ctrl_c_checkpoints_mid_training_and_resumes_identically(tmp_path):
-    long_training = [*TINY, "--set", "train.steps=3000", "--rounds", "1"]
+    long_training = [*TINY, "--set", "train.steps=1500", "--rounds", "1"]
     straight, split = str(tmp_path / "straight"), str(tmp_path / "split")
     proc = start(["run", "c4_free", *long_training, "--run-dir", split])
     wait_for(os.path.join(split, "checkpoints", "latest"))  # round 0 done, training round 1
-    time.sleep(1.5)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted in round 1 at training step" in out
     state = final_state(split)
-    assert state["round"] == 1 and state["phase"] == "train" and 0 < state["train_step"] < 3000
+    assert state["round"] == 1 and state["phase"] == "train" and 0 < state["train_step"] < 1500
     assert run_cli("resume", split)[0] == 0
     assert run_cli("run", "c4_free", *long_training, "--run-dir", straight)[0] == 0
     assert_same_run(straight, split)
@@ -126,7 +126,7 @@ def test_kill_9_at_any_moment_leaves_a_resumable_run(tmp_path):
         proc.kill()
         proc.communicate()
         proc = start(["resume", killed])
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert_same_run(straight, killed)
 
