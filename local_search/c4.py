@@ -9,6 +9,7 @@ from numba import njit, prange
 
 from local_search.bits import ONE, ZERO, lowest_bit_index, nth_set_bit, popcount, randint
 from local_search.graphs import bit as _bit
+from local_search.graphs import edge_count
 
 
 @njit(cache=True)
@@ -213,16 +214,12 @@ def climb(adj, state, iterations, kick):
     """Iterated greedy: delete `kick` random edges, refill greedily, keep the result
     unless it has fewer edges (sideways moves let it drift along plateaus)."""
     trial = adj.copy()
-    edges = 0
-    for u in range(adj.shape[0]):
-        edges += popcount(adj[u])
+    edges = edge_count(adj)
     for _ in range(iterations):
         trial[:] = adj
         state = _remove_random_edges(trial, kick, state)
         state = greedy_add(trial, state)
-        trial_edges = 0
-        for u in range(adj.shape[0]):
-            trial_edges += popcount(trial[u])
+        trial_edges = edge_count(trial)
         if trial_edges >= edges:
             adj[:] = trial
             edges = trial_edges
