@@ -14,6 +14,7 @@ import numpy as np
 from patternboost import config as cfg
 from patternboost import registry
 from patternboost.errors import UserError
+from patternboost.problem import probe
 from patternboost.rundir import RunDir
 
 log = logging.getLogger("patternboost")
@@ -190,6 +191,7 @@ def make_loop(problem, engine, seed, run, spec):
 
 def cmd_run(args):
     data, problem = resolved_config(args)
+    probe(problem, data["problem"]["spec"])
     run_dir = args.run_dir or os.path.join(
         "runs", f"{problem.name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     run = RunDir.create(run_dir, data)
@@ -213,6 +215,7 @@ def open_run(path):
 def cmd_resume(args):
     run, data, problem = open_run(args.run_dir)
     spec, seed = data["problem"]["spec"], data["seed"]
+    probe(problem, spec)
     engine = engine_from_run(data)
     apply_limits(engine, args)
     state = run.load_checkpoint()

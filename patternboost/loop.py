@@ -21,7 +21,7 @@ from patternboost import tokens
 from patternboost.errors import UserError
 from patternboost.model import GPT, GPTConfig
 from patternboost.pool import ElitePool
-from patternboost.problem import check_batch, check_scores
+from patternboost.problem import check_batch, check_decoded, check_scores
 from patternboost.sample import sample_in_batches
 from patternboost.train import Trainer, sequence_batches
 
@@ -103,7 +103,7 @@ class Loop:
     def improve(self, objects, round_, chunk):
         """Local search and scoring, with the contract checked on every call."""
         improved = self.problem.local_search(objects, stage_seed(self.seed, round_, "search", chunk))
-        check_batch(self.label, "local_search()", improved, len(objects))
+        check_batch(self.label, "local_search()", improved, len(objects), like=objects)
         scores = check_scores(self.label, self.problem.score(improved), len(objects))
         keys = np.asarray(self.problem.canonical_key(improved), dtype=np.uint64)
         return improved, scores, keys
@@ -142,11 +142,8 @@ class Loop:
             return None
         sampled = time.time()
         sequences, framed = tokens.unpack(rows)
-        objects, decoded = self.problem.decode(sequences)
-        check_batch(self.label, "decode()", objects, len(sequences))
-        decoded = np.asarray(decoded, dtype=bool)
-        if decoded.shape != (len(sequences),):
-            raise UserError(f"{self.label}: decode() must return (batch, flags) with one flag per sequence")
+        objects, decoded = check_decoded(self.label, self.problem.decode(sequences), len(sequences),
+                                         self.pool.objects)
         raw_keys = np.asarray(self.problem.canonical_key(objects), dtype=np.uint64)
         # Local search is cheap next to sampling: start several differently seeded searches from each sample.
         improved, scores, keys = self.improve(np.repeat(objects, cfg.searches, axis=0), self.round, 0)

@@ -82,11 +82,15 @@ def check_contract(problem, label):
             raise UserError(f"{label}: {attr} must be a positive integer, got {value!r}")
 
 
-def check_batch(label, what, batch, expected_len):
-    if not isinstance(batch, np.ndarray):
+def check_batch(label, what, batch, expected_len, like=None):
+    """A batch of `expected_len` objects; with `like`, of the same object shape and dtype (the pool stacks them)."""
+    if not isinstance(batch, np.ndarray) or batch.ndim == 0:
         raise UserError(f"{label}: {what} must return a numpy array, got {type(batch).__name__}")
     if len(batch) != expected_len:
         raise UserError(f"{label}: {what} returned {len(batch)} objects, expected {expected_len}")
+    if like is not None and (batch.shape[1:] != like.shape[1:] or batch.dtype != like.dtype):
+        raise UserError(f"{label}: {what} returned objects of shape {batch.shape[1:]} and dtype {batch.dtype}, "
+                        f"but initial() gives shape {like.shape[1:]} and dtype {like.dtype}")
 
 
 def check_scores(label, scores, expected_len):
@@ -98,3 +102,76 @@ def check_scores(label, scores, expected_len):
     if not np.all(np.isfinite(scores)):
         raise UserError(f"{label}: score() returned NaN or infinite values")
     return scores.astype(np.float64)
+
+
+def check_sequences(label, sequences, expected_len, vocab_size, max_length):
+    if not isinstance(sequences, (list, tuple)) or len(sequences) != expected_len:
+        got = len(sequences) if isinstance(sequences, (list, tuple)) else type(sequences).__name__
+        raise UserError(f"{label}: encode() must return a list of {expected_len} token arrays, got {got}")
+    for seq in sequences:
+        seq = np.asarray(seq)
+        if seq.ndim != 1 or (len(seq) and not np.issubdtype(seq.dtype, np.integer)):
+            raise UserError(f"{label}: encode() must give 1-D integer token arrays, got shape {seq.shape} "
+                            f"and dtype {seq.dtype}")
+        if len(seq) > max_length:
+            raise UserError(f"{label}: encode() gave {len(seq)} tokens, more than max_length = {max_length}")
+        if len(seq) and (seq.min() < 0 or seq.max() >= vocab_size):
+            raise UserError(f"{label}: encode() gave token {seq.max() if seq.max() >= vocab_size else seq.min()}, "
+                            f"outside 0 .. vocab_size - 1 = {vocab_size - 1}")
+
+
+def _call(label, what, fn, *args):
+    """Call a plugin method; its own exceptions become one line naming the plugin and the method."""
+    try:
+        return fn(*args)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"{label}: {what} raised {type(exc).__name__}: {exc}") from exc
+
+
+def probe(problem, label, count=3):
+    """Run every part of the contract once on a few objects, before a run spends time or writes anything.
+
+    Checks return types and shapes, that encode() and decode() invert each other (same canonical key) and that
+    decode() survives the malformed sequences a model will produce."""
+    objects = _call(label, "initial()", problem.initial, count, 0)
+    check_batch(label, "initial()", objects, count)
+    improved = _call(label, "local_search()", problem.local_search, objects, 0)
+    check_batch(label, "local_search()", improved, count, like=objects)
+    scores = check_scores(label, _call(label, "score()", problem.score, improved), count)
+    keys = np.asarray(_call(label, "canonical_key()", problem.canonical_key, improved))
+    if keys.shape != (count,) or not np.issubdtype(keys.dtype, np.integer):
+        raise UserError(f"{label}: canonical_key() must return one integer per object, got shape {keys.shape} "
+                        f"and dtype {keys.dtype}")
+    sequences = _call(label, "encode()", problem.encode, improved)
+    check_sequences(label, sequences, count, problem.vocab_size, problem.max_length)
+    decoded, valid = check_decoded(label, _call(label, "decode()", problem.decode, sequences), count, objects)
+    if not valid.all():
+        raise UserError(f"{label}: decode() flags the output of encode() as malformed")
+    back = np.asarray(_call(label, "canonical_key()", problem.canonical_key, decoded))
+    if not np.array_equal(back.astype(np.uint64), keys.astype(np.uint64)):
+        raise UserError(f"{label}: decode(encode(x)) is not x (canonical keys differ)")
+    rng = np.random.default_rng(0)
+    garbage = [np.zeros(0, dtype=np.int64), rng.integers(0, problem.vocab_size, problem.max_length)]
+    check_decoded(label, _call(label, "decode() of a malformed sequence", problem.decode, garbage), 2, objects)
+    try:
+        checked = problem.verify(improved[0])
+    except ValueError as exc:
+        raise UserError(f"{label}: verify() rejects an object that local_search() returned: {exc}") from exc
+    except Exception as exc:
+        raise UserError(f"{label}: verify() raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(checked, (int, float, np.number)) or float(checked) != scores[0]:
+        raise UserError(f"{label}: verify() gives {checked!r} but score() gives {scores[0]:g} for the same object")
+
+
+def check_decoded(label, result, count, like):
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise UserError(f"{label}: decode() must return a pair (batch, valid flags)")
+    decoded, valid = result
+    check_batch(label, "decode()", decoded, count, like=like)
+    valid = np.asarray(valid)
+    if valid.shape != (count,) or valid.dtype != bool:
+        raise UserError(f"{label}: decode() must return one bool flag per sequence, got shape {valid.shape} "
+                        f"and dtype {valid.dtype}")
+    return decoded, valid

@@ -1,0 +1,76 @@
+"""The contract checks: every kind of faulty plugin is stopped by probe() with one line naming the fault."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from patternboost import Problem, UserError
+from patternboost.problem import probe
+
+
+class Bits(Problem):
+    """A well-behaved toy: 6-bit vectors, local search sets the bits, score = number of ones."""
+
+    @dataclasses.dataclass
+    class Params:
+        pass
+
+    vocab_size, max_length = 6, 6
+
+    def initial(self, count, seed):
+        return np.random.default_rng(seed).integers(0, 2, (count, 6), dtype=np.uint8)
+
+    def local_search(self, batch, seed):
+        return np.ones_like(batch)
+
+    def score(self, batch):
+        return batch.sum(axis=1).astype(np.float64)
+
+    def encode(self, batch):
+        return [np.flatnonzero(row) for row in batch]
+
+    def decode(self, sequences):
+        out = np.zeros((len(sequences), 6), dtype=np.uint8)
+        for row, seq in zip(out, sequences):
+            row[np.asarray(seq, dtype=np.int64) % 6] = 1
+        return out, np.array([bool(np.all(np.diff(seq) > 0)) for seq in sequences])
+
+
+def fault(**methods):
+    return type("Faulty", (Bits,), methods)()
+
+
+FAULTS = {
+    "local_search() returned 2 objects, expected 3": fault(local_search=lambda self, b, s: b[1:]),
+    "local_search() returned objects of shape (6,) and dtype float64": fault(
+        local_search=lambda self, b, s: b.astype(np.float64)),
+    "local_search() must return a numpy array": fault(local_search=lambda self, b, s: list(b)),
+    "local_search() raised ZeroDivisionError": fault(local_search=lambda self, b, s: 1 / 0),
+    "score() returned NaN": fault(score=lambda self, b: np.full(len(b), np.nan)),
+    "score() must return a float array of shape (3,)": fault(score=lambda self, b: b.sum()),
+    "encode() gave token 6, outside": fault(encode=lambda self, b: [np.arange(1, 7) for _ in b]),
+    "encode() gave 7 tokens, more than max_length": fault(encode=lambda self, b: [np.zeros(7, int) for _ in b]),
+    "encode() must return a list of 3 token arrays": fault(encode=lambda self, b: b),
+    "decode(encode(x)) is not x": fault(decode=lambda self, s: (np.zeros((len(s), 6), np.uint8),
+                                                                 np.ones(len(s), bool))),
+    "decode() must return a pair": fault(decode=lambda self, s: np.zeros((len(s), 6), np.uint8)),
+    "decode() of a malformed sequence raised IndexError": fault(
+        decode=lambda self, s: (np.array([np.eye(6, dtype=np.uint8)[list(x)].sum(0) for x in s], np.uint8)
+                                if all(len(x) == 6 for x in s) else [][0], np.ones(len(s), bool))),
+    "canonical_key() must return one integer per object": fault(canonical_key=lambda self, b: np.zeros(len(b))),
+    "verify() rejects an object that local_search() returned: nope": fault(
+        verify=lambda self, o: (_ for _ in ()).throw(ValueError("nope"))),
+    "verify() gives 5 but score() gives 6": fault(verify=lambda self, o: 5),
+}
+
+
+def test_a_well_behaved_plugin_passes():
+    probe(Bits(), "bits.py:Bits")
+
+
+@pytest.mark.parametrize("message", FAULTS)
+def test_each_fault_is_one_line_naming_plugin_and_fault(message):
+    with pytest.raises(UserError) as caught:
+        probe(FAULTS[message], "mine.py:Faulty")
+    text = str(caught.value)
+    assert text.startswith("mine.py:Faulty: ") and message in text and "\n" not in text
