@@ -214,9 +214,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert "has no attribute 'Other'" in bad("run", f"{lacking}:Other")
     faulty = tmp_path / "faulty.py"
     faulty.write_text(FAULTY_PLUGIN)
-    assert "score() returned NaN" in bad("run", f"{faulty}:NaNScores", "--set", "loop.initial=10")
-    assert "local_search() returned 9 objects, expected 10" in bad("run", f"{faulty}:Shrinks",
-                                                                   "--set", "loop.initial=10")
+    # Caught by the probe before anything is written (tests/test_problem.py covers every fault).
+    assert "score() returned NaN" in bad("run", f"{faulty}:NaNScores", "--run-dir", str(tmp_path / "f"))
+    assert f"{faulty}:Shrinks: local_search() returned 2 objects, expected 3" in bad(
+        "run", f"{faulty}:Shrinks", "--run-dir", str(tmp_path / "f"))
+    assert not (tmp_path / "f").exists()
     if not torch.cuda.is_available():
         assert "no CUDA device" in bad("run", "c4_free", *TINY, "--device", "cuda", "--run-dir", str(tmp_path / "c"))
 
