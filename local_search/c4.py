@@ -7,20 +7,19 @@ parallel over graphs, each graph seeded by its own entry of `seeds`.
 import numpy as np
 from numba import njit, prange
 
-from local_search.bits import ONE, ZERO, lowest_bit_index, nth_set_bit, popcount, randint
-from local_search.graphs import bit as _bit
-from local_search.graphs import edge_count
+from local_search.bits import ONE, ZERO, lowest_bit_index, popcount, randint
+from local_search.graphs import above, bit, edge_count, random_pair, remove_random_edges
 
 
 @njit(cache=True)
 def c4_through_edge(adj, u, v):
     """Number of 4-cycles u-v-b-a-u through the edge (u, v)."""
     count = 0
-    others = adj[u] & ~_bit(v)
+    others = adj[u] & ~bit(v)
     while others:
         a = lowest_bit_index(others)
         others &= others - ONE
-        count += popcount(adj[a] & adj[v] & ~_bit(u))
+        count += popcount(adj[a] & adj[v] & ~bit(u))
     return count
 
 
@@ -30,7 +29,7 @@ def c4_per_edge(adj):
     n = adj.shape[0]
     counts = np.zeros((n, n), dtype=np.int64)
     for u in range(n):
-        higher = adj[u] & ~((_bit(u) << ONE) - ONE)
+        higher = adj[u] & above(u)
         while higher:
             v = lowest_bit_index(higher)
             higher &= higher - ONE
@@ -43,11 +42,11 @@ def c4_per_edge(adj):
 @njit(cache=True)
 def would_create_c4(adj, u, v):
     """True iff adding the non-edge (u, v) closes a 4-cycle: a path u-a-b-v exists."""
-    others = adj[u] & ~_bit(v)
+    others = adj[u] & ~bit(v)
     while others:
         a = lowest_bit_index(others)
         others &= others - ONE
-        if adj[a] & adj[v] & ~_bit(u):
+        if adj[a] & adj[v] & ~bit(u):
             return True
     return False
 
@@ -59,7 +58,7 @@ def allowed_pairs(adj):
     Assumes adj is C4-free. A pair is forbidden iff a path of length 3 joins it.
     """
     n = adj.shape[0]
-    everything = (_bit(n - 1) << ONE) - ONE if n < 64 else ~ZERO
+    everything = (bit(n - 1) << ONE) - ONE if n < 64 else ~ZERO
     allowed = np.empty(n, dtype=np.uint64)
     for u in range(n):
         ends = ZERO  # endpoints of paths u-a-b-x
@@ -67,12 +66,12 @@ def allowed_pairs(adj):
         while first:
             a = lowest_bit_index(first)
             first &= first - ONE
-            second = adj[a] & ~_bit(u)
+            second = adj[a] & ~bit(u)
             while second:
                 b = lowest_bit_index(second)
                 second &= second - ONE
-                ends |= adj[b] & ~_bit(a)
-        allowed[u] = everything & ~adj[u] & ~_bit(u) & ~ends
+                ends |= adj[b] & ~bit(a)
+        allowed[u] = everything & ~adj[u] & ~bit(u) & ~ends
     return allowed
 
 
@@ -83,7 +82,7 @@ def _forbid(allowed, x, targets):
     while targets:
         b = lowest_bit_index(targets)
         targets &= targets - ONE
-        allowed[b] &= ~_bit(x)
+        allowed[b] &= ~bit(x)
 
 
 @njit(cache=True)
@@ -93,48 +92,38 @@ def add_edge(adj, allowed, u, v):
     New paths of length 3 use the new edge in the middle (a-u-v-b) or at an end
     (u-v-w-b and v-u-w-b); their endpoints become forbidden.
     """
-    nu = adj[u] & ~_bit(v)
-    nv = adj[v] & ~_bit(u)
-    adj[u] |= _bit(v)
-    adj[v] |= _bit(u)
-    allowed[u] &= ~_bit(v)
-    allowed[v] &= ~_bit(u)
+    nu = adj[u] & ~bit(v)
+    nv = adj[v] & ~bit(u)
+    adj[u] |= bit(v)
+    adj[v] |= bit(u)
+    allowed[u] &= ~bit(v)
+    allowed[v] &= ~bit(u)
     rest = nu
     while rest:
         a = lowest_bit_index(rest)
         rest &= rest - ONE
-        _forbid(allowed, a, nv & ~_bit(a))
+        _forbid(allowed, a, nv & ~bit(a))
     rest = nv
     while rest:
         w = lowest_bit_index(rest)
         rest &= rest - ONE
-        _forbid(allowed, u, adj[w] & ~_bit(v) & ~_bit(u))
+        _forbid(allowed, u, adj[w] & ~bit(v) & ~bit(u))
     rest = nu
     while rest:
         w = lowest_bit_index(rest)
         rest &= rest - ONE
-        _forbid(allowed, v, adj[w] & ~_bit(u) & ~_bit(v))
+        _forbid(allowed, v, adj[w] & ~bit(u) & ~bit(v))
 
 
 @njit(cache=True)
 def greedy_add(adj, state):
     """Add uniformly random allowed edges until none is left (adj must be C4-free)."""
-    n = adj.shape[0]
     allowed = allowed_pairs(adj)
     while True:
-        total = 0
-        for u in range(n):
-            total += popcount(allowed[u])
-        if total == 0:
+        state, u, v = random_pair(allowed, state)
+        if u < 0:
             return state
-        state, r = randint(state, total // 2)
-        for u in range(n):
-            upper = allowed[u] & ~((_bit(u) << ONE) - ONE)
-            c = popcount(upper)
-            if r < c:
-                add_edge(adj, allowed, u, nth_set_bit(upper, r))
-                break
-            r -= c
+        add_edge(adj, allowed, u, v)
 
 
 @njit(cache=True)
@@ -145,7 +134,7 @@ def repair(adj, state):
     while True:
         best, ties, bu, bv = 0, 0, -1, -1
         for u in range(n):
-            higher = adj[u] & ~((_bit(u) << ONE) - ONE)
+            higher = adj[u] & above(u)
             while higher:
                 v = lowest_bit_index(higher)
                 higher &= higher - ONE
@@ -160,11 +149,11 @@ def repair(adj, state):
         if best == 0:
             return state
         # Each 4-cycle through (bu, bv) disappears: uncount its other three edges.
-        others = adj[bu] & ~_bit(bv)
+        others = adj[bu] & ~bit(bv)
         while others:
             a = lowest_bit_index(others)
             others &= others - ONE
-            closing = adj[a] & adj[bv] & ~_bit(bu)
+            closing = adj[a] & adj[bv] & ~bit(bu)
             while closing:
                 b = lowest_bit_index(closing)
                 closing &= closing - ONE
@@ -176,8 +165,8 @@ def repair(adj, state):
                 counts[bv, b] -= 1
         counts[bu, bv] = 0
         counts[bv, bu] = 0
-        adj[bu] &= ~_bit(bv)
-        adj[bv] &= ~_bit(bu)
+        adj[bu] &= ~bit(bv)
+        adj[bv] &= ~bit(bu)
 
 
 @njit(cache=True, parallel=True)
@@ -189,27 +178,6 @@ def repair_batch(graphs, seeds):
 
 
 @njit(cache=True)
-def _remove_random_edges(adj, count, state):
-    n = adj.shape[0]
-    for _ in range(count):
-        total = 0
-        for u in range(n):
-            total += popcount(adj[u])
-        if total == 0:
-            return state
-        state, r = randint(state, total)
-        for u in range(n):
-            c = popcount(adj[u])
-            if r < c:
-                v = nth_set_bit(adj[u], r)
-                adj[u] &= ~_bit(v)
-                adj[v] &= ~_bit(u)
-                break
-            r -= c
-    return state
-
-
-@njit(cache=True)
 def climb(adj, state, iterations, kick):
     """Iterated greedy: delete `kick` random edges, refill greedily, keep the result
     unless it has fewer edges (sideways moves let it drift along plateaus)."""
@@ -217,7 +185,7 @@ def climb(adj, state, iterations, kick):
     edges = edge_count(adj)
     for _ in range(iterations):
         trial[:] = adj
-        state = _remove_random_edges(trial, kick, state)
+        state = remove_random_edges(trial, kick, state)
         state = greedy_add(trial, state)
         trial_edges = edge_count(trial)
         if trial_edges >= edges:

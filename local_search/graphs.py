@@ -2,7 +2,7 @@
 import numpy as np
 from numba import njit, prange
 
-from local_search.bits import ONE, lowest_bit_index, popcount, randint, splitmix64
+from local_search.bits import ONE, lowest_bit_index, nth_set_bit, popcount, randint, splitmix64
 
 MAX_VERTICES = 64
 
@@ -10,6 +10,56 @@ MAX_VERTICES = 64
 @njit(cache=True, inline="always")
 def bit(i):
     return ONE << np.uint64(i)
+
+
+@njit(cache=True, inline="always")
+def above(u):
+    """Bits of the vertices v > u."""
+    return ~((bit(u) << ONE) - ONE)
+
+
+@njit(cache=True)
+def random_pair(rows, state):
+    """A uniformly random pair u < v among the set bits of symmetric bitset rows.
+
+    Returns (state, u, v), with u = v = -1 when no bit is set.
+    """
+    n = rows.shape[0]
+    total = 0
+    for u in range(n):
+        total += popcount(rows[u] & above(u))
+    if total == 0:
+        return state, -1, -1
+    state, r = randint(state, total)
+    for u in range(n):
+        upper = rows[u] & above(u)
+        c = popcount(upper)
+        if r < c:
+            return state, u, nth_set_bit(upper, r)
+        r -= c
+    return state, -1, -1  # unreachable
+
+
+@njit(cache=True)
+def remove_random_edges(adj, count, state):
+    """Delete `count` uniformly random edges (fewer if the graph runs out)."""
+    n = adj.shape[0]
+    for _ in range(count):
+        total = 0
+        for u in range(n):
+            total += popcount(adj[u])
+        if total == 0:
+            return state
+        state, r = randint(state, total)  # each edge appears in two rows: still uniform
+        for u in range(n):
+            c = popcount(adj[u])
+            if r < c:
+                v = nth_set_bit(adj[u], r)
+                adj[u] &= ~bit(v)
+                adj[v] &= ~bit(u)
+                break
+            r -= c
+    return state
 
 
 @njit(cache=True)

@@ -4,14 +4,13 @@ The problem of the PatternBoost paper (arXiv 2411.00566): at n = 33 plain local 
 tops out at 89 edges and PatternBoost reaches the optimum 96.
 """
 import dataclasses
-import itertools
 import math
 
-import networkx as nx
 import numpy as np
 
 from local_search import c4, graphs
-from patternboost import Problem, object_seeds
+from patternboost import object_seeds
+from problems.bitset_graph import BitsetGraphProblem
 
 # ex(n; C4) for n = 1..40 (exact), then best known lower bounds for n = 41..49.
 EX_C4 = [0, 1, 3, 4, 6, 7, 9, 11, 13, 16, 18, 21, 24, 27, 30, 33, 36, 39, 42, 46,
@@ -19,52 +18,33 @@ EX_C4 = [0, 1, 3, 4, 6, 7, 9, 11, 13, 16, 18, 21, 24, 27, 30, 33, 36, 39, 42, 46
          132, 137, 142, 148, 154, 157, 163, 168, 174]
 EXACT_UP_TO = 40
 
-# edges: one token per edge (pair index), in order; neighbours: for each vertex u, its
-# neighbours v > u, rows separated; adjacency: the upper-triangle bits row by row (the paper's).
-ENCODINGS = ("edges", "neighbours", "adjacency")
 
-
-class C4Free(Problem):
+class C4Free(BitsetGraphProblem):
     """Most edges in an n-vertex graph with no 4-cycle."""
 
     @dataclasses.dataclass
     class Params:
         n: int = 33
-        encoding: str = "edges"  # see ENCODINGS
+        encoding: str = "edges"  # see problems.bitset_graph.ENCODINGS
         climb: int = 100  # iterated-greedy steps after repair + greedy fill (0 = the paper's plain search)
         kick: int = 2  # edges deleted per iterated-greedy step
         relabel: bool = False  # encode graphs with vertices renumbered by degree
 
     name = "c4_free"
+    min_vertices = 4
+    graph_kind = "C4-free graph"
 
     def __init__(self, params=None):
         super().__init__(params)
-        n = self.params.n
-        if not 4 <= n <= graphs.MAX_VERTICES:
-            raise ValueError(f"n must be between 4 and {graphs.MAX_VERTICES} (graphs are 64-bit rows), got {n}")
         if self.params.climb < 0 or self.params.kick < 1:
             raise ValueError("climb must be >= 0 and kick >= 1")
-        if self.params.encoding not in ENCODINGS:
-            raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.params.encoding!r}")
-        self.n = n
-        self.pairs = np.array([(u, v) for u in range(n) for v in range(u + 1, n)], dtype=np.int64)
-        self.row_starts = np.cumsum([0] + [n - 1 - u for u in range(n - 1)])  # pair index of (u, u+1)
-        # Reiman's bound on the edges of a C4-free graph, plus slack for bad samples.
-        most_edges = int(n / 4 * (1 + math.sqrt(4 * n - 3))) + 8
-        if self.params.encoding == "edges":
-            self.vocab_size, self.max_length = len(self.pairs), most_edges
-        elif self.params.encoding == "neighbours":
-            self.vocab_size, self.max_length = n + 1, most_edges + n - 2  # vertices, row separator
-        else:
-            self.vocab_size, self.max_length = 3, len(self.pairs) + n - 2  # 0, 1, row separator
-        if n <= len(EX_C4):
-            self.known_best = float(EX_C4[n - 1])
-            self.known_optimal = n <= EXACT_UP_TO
+        if self.n <= len(EX_C4):
+            self.known_best = float(EX_C4[self.n - 1])
+            self.known_optimal = self.n <= EXACT_UP_TO
 
-    # --- search ---------------------------------------------------------------
-
-    def initial(self, count, seed):
-        return np.zeros((count, self.n), dtype=np.uint64)
+    def edge_bound(self):
+        # Reiman's bound on the edges of a C4-free graph.
+        return int(self.n / 4 * (1 + math.sqrt(4 * self.n - 3)))
 
     def local_search(self, batch, seed):
         return c4.local_search_batch(batch, object_seeds(seed, len(batch)), self.params.climb, self.params.kick)
@@ -73,77 +53,6 @@ class C4Free(Problem):
         # Edges of the repaired graph: a graph with 4-cycles scores what repair leaves.
         repaired = c4.repair_batch(batch, object_seeds(0, len(batch)))
         return graphs.edge_count_batch(repaired).astype(np.float64)
-
-    def canonical_key(self, batch):
-        return graphs.wl_hash_batch(batch, 3)
-
-    # --- tokens ---------------------------------------------------------------
-
-    def _bits(self, batch):
-        """(B, n_pairs) 0/1 matrix of the upper triangle."""
-        shifts = self.pairs[:, 1].astype(np.uint64)
-        return ((batch[:, self.pairs[:, 0]] >> shifts) & np.uint64(1)).astype(np.int64)
-
-    def relabel(self, batch):
-        """Renumber the vertices of each graph by decreasing degree, ties by the degrees of their
-        neighbours, so that similar graphs get similar token sequences."""
-        matrix = ((batch[:, :, None] >> np.arange(self.n, dtype=np.uint64)) & np.uint64(1)).astype(np.int64)
-        degrees = matrix.sum(axis=2)
-        second = np.einsum("buv,bv->bu", matrix, degrees)
-        order = np.lexsort((-second, -degrees), axis=-1)
-        matrix = np.take_along_axis(np.take_along_axis(matrix, order[:, :, None], 1), order[:, None, :], 2)
-        return (matrix.astype(np.uint64) << np.arange(self.n, dtype=np.uint64)).sum(axis=2, dtype=np.uint64)
-
-    def encode(self, batch):
-        bits = self._bits(self.relabel(batch) if self.params.relabel else batch)
-        if self.params.encoding == "edges":
-            return [np.flatnonzero(row) for row in bits]
-        if self.params.encoding == "neighbours":  # row u: its neighbours v > u, then a separator
-            return [np.concatenate([np.append(self.pairs[a:b, 1][row[a:b] == 1], self.n)
-                                    for a, b in itertools.pairwise(self.row_starts)])[:-1] for row in bits]
-        return [np.concatenate([np.append(row[a:b], 2) for a, b in itertools.pairwise(self.row_starts)])[:-1]
-                for row in bits]
-
-    def decode(self, sequences):
-        out = np.zeros((len(sequences), self.n), dtype=np.uint64)
-        valid = np.ones(len(sequences), dtype=bool)
-        for i, seq in enumerate(sequences):
-            seq = np.asarray(seq, dtype=np.int64)
-            if self.params.encoding == "edges":
-                valid[i] = bool(np.all(np.diff(seq) > 0))  # a set of edges, in order
-                chosen = np.unique(seq)
-            else:
-                chosen, valid[i] = self._decode_rows(seq)
-            u, v = self.pairs[chosen].T
-            np.bitwise_or.at(out[i], u, np.uint64(1) << v.astype(np.uint64))
-            np.bitwise_or.at(out[i], v, np.uint64(1) << u.astype(np.uint64))
-        return out, valid
-
-    def _decode_rows(self, seq):
-        """Pair indices of a row-by-row encoding, and whether it was well formed."""
-        separator = self.vocab_size - 1
-        rows = np.split(seq, np.flatnonzero(seq == separator))
-        rows = [r[r != separator] for r in rows]
-        well_formed = len(rows) == self.n - 1
-        chosen = []
-        for u, row in enumerate(rows[: self.n - 1]):
-            width = self.n - 1 - u
-            if self.params.encoding == "neighbours":
-                well_formed &= bool(np.all(np.diff(row) > 0) and np.all((row > u) & (row < self.n)))
-                columns = np.unique(row[(row > u) & (row < self.n)]) - u - 1
-            else:
-                well_formed &= len(row) == width and bool(np.all(row < 2))
-                columns = np.flatnonzero(row[:width] == 1)
-            chosen.extend(self.row_starts[u] + columns)
-        return np.array(chosen, dtype=np.int64), well_formed
-
-    # --- reporting ------------------------------------------------------------
-
-    def to_graph(self, obj):
-        g = nx.Graph()
-        g.add_nodes_from(range(self.n))
-        g.add_edges_from(graphs.to_edges(obj))
-        return g
 
     def verify(self, obj):
         """Independent of the kernels: networkx neighbourhoods, no two vertices share two neighbours."""
@@ -154,28 +63,3 @@ class C4Free(Problem):
                 if u < v and len(neighbours[u] & neighbours[v]) > 1:
                     raise ValueError(f"vertices {u} and {v} lie on a 4-cycle")
         return float(g.number_of_edges())
-
-    def to_native(self, obj):
-        g = self.to_graph(obj)
-        return {"n": self.n, "edges": [list(e) for e in graphs.to_edges(obj)],
-                "graph6": nx.to_graph6_bytes(g, header=False).decode().strip()}
-
-    def render(self, obj):
-        native = self.to_native(obj)
-        rows = ["".join("1" if (int(obj[u]) >> v) & 1 else "." for v in range(self.n)) for u in range(self.n)]
-        edges = " ".join(f"{u}-{v}" for u, v in native["edges"])
-        degrees = sorted((d for _, d in self.to_graph(obj).degree()), reverse=True)
-        return "\n".join([f"edges: {edges}", f"graph6: {native['graph6']}",
-                          f"degrees: {degrees}", "adjacency:", *rows])
-
-    def draw(self, obj, path):
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        g = self.to_graph(obj)
-        fig, ax = plt.subplots(figsize=(6, 6))
-        nx.draw_circular(g, ax=ax, node_size=120, node_color="tab:blue", edge_color="0.4", width=0.8)
-        ax.set_title(f"C4-free graph, n = {self.n}, {g.number_of_edges()} edges")
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
