@@ -1,10 +1,13 @@
-"""PatternBoost vs local search alone on C4-free graphs, at equal wall-clock budgets.
+"""PatternBoost against local search alone, at an equal wall-clock budget, for any problem.
 
-For each n: (1) local search alone: batches of fresh searches from the empty graph
-until the budget is spent; (2) the PatternBoost loop with the same local search and
-the same budget. Prints the best score over time and the time to reach ex(n; C4).
+(1) Local search alone: batches of fresh searches from the problem's initial objects until the budget is
+spent. (2) The PatternBoost loop with the same problem, seed and budget (its time limit is checked between
+rounds, so its last round may end past the budget; only rounds finished within a checkpoint time count there).
+One method runs after the other, never both at once. Prints the best score at 10/30/60/... s, the time to reach
+the known best, and how many searches reached it.
 
-    .venv/bin/python benchmarks/discovery.py --n 20 25 30 33 --budget 300 --climb 0
+    .venv/bin/python benchmarks/discovery.py c4_free --set n=30 --set climb=100 --budget 300
+    .venv/bin/python benchmarks/discovery.py triangle_free --set n=20 --budget 60 --set loop.initial=20000
 """
 import argparse
 import json
@@ -14,36 +17,42 @@ import time
 import numpy as np
 
 from patternboost import load_problem
-from patternboost.config import EngineConfig, apply_engine_settings
+from patternboost.config import EngineConfig, apply_engine_settings, parse_set
 from patternboost.loop import Loop
 from patternboost.rundir import RunDir
 
-CHECKPOINTS = (10, 30, 60, 120, 300, 600, 900)
+CHECKPOINTS = (10, 30, 60, 120, 300, 600, 900, 1800)
 
 
-def search_alone(problem, budget, batch, seed):
-    """[(elapsed, best)] each time the best improves."""
-    start, best, curve, i = time.time(), -np.inf, [], 0
+def search_alone(problem, budget, seed):
+    """([(elapsed, best)] each time the best improves, searches done, searches that reached the known best).
+    Batches grow until one takes about a second, so slow and fast problems are both timed fairly."""
+    known = problem.known_best if problem.known_best is not None else np.inf
+    start, best, curve, done, hits, batch, chunk = time.time(), -np.inf, [], 0, 0, 64, 0
     while time.time() - start < budget:
-        found = problem.score(problem.local_search(problem.initial(batch, seed + i), seed + i)).max()
-        i += 1
-        if found > best:
-            best = found
-            curve.append((time.time() - start, float(best)))
-            if best >= problem.known_best:
-                break
-    return curve, i * batch
+        began = time.time()
+        scores = problem.score(problem.local_search(problem.initial(batch, seed + chunk), seed + chunk))
+        chunk, done, hits = chunk + 1, done + batch, hits + int((scores >= known).sum())
+        if scores.max() > best:
+            best = float(scores.max())
+            curve.append((round(time.time() - start, 2), best))
+        if time.time() - began < 1 and batch < 20000:
+            batch *= 2
+    return curve, done, hits
 
 
-def patternboost(problem, budget, settings, seed):
+def patternboost(problem, spec, budget, settings, seed):
     config = EngineConfig()
     apply_engine_settings(config, {"loop.time_limit": budget, "loop.device": "cpu", **settings})
+    config.loop.target = float("inf")  # spend the whole budget, as search alone does
     with tempfile.TemporaryDirectory() as folder:
         run = RunDir.create(folder + "/run", {"benchmark": True})
-        loop = Loop(problem, config, seed, run, "c4_free")
+        loop = Loop(problem, config, seed, run, spec)
         loop.run_rounds()
-        curve = [(r["elapsed_s"], r["best_score"]) for r in run.metrics()]
-    return curve, loop.round
+        records = run.metrics()
+    curve = [(r["elapsed_s"], r["best_score"]) for r in records]
+    hits = sum(r.get("known_best_hits") or 0 for r in records)
+    return curve, sum(r["searched"] for r in records), hits, len(records) - 1
 
 
 def best_at(curve, t):
@@ -52,39 +61,38 @@ def best_at(curve, t):
 
 
 def time_to(curve, target):
-    return next((elapsed for elapsed, score in curve if score >= target), None)
+    return next((elapsed for elapsed, score in curve if target is not None and score >= target), None)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, nargs="+", default=[20, 25, 30, 33])
-    parser.add_argument("--budget", type=float, default=300, help="seconds per method and n")
-    parser.add_argument("--climb", type=int, default=0, help="iterated-greedy steps per local search")
-    parser.add_argument("--search-batch", type=int, default=20000)
+    parser.add_argument("problem")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="problem parameter (n=30) or PatternBoost engine setting (train.steps=500)")
+    parser.add_argument("--budget", type=float, default=300, help="seconds per method")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", action="append", default=[], help="engine setting for PatternBoost, key=value")
-    parser.add_argument("--json", help="also write the curves here")
+    parser.add_argument("--only", choices=("search", "patternboost"), help="run one method only")
+    parser.add_argument("--json", help="append the result rows here (JSON lines)")
     args = parser.parse_args()
-    settings = dict(item.split("=", 1) for item in args.set)
-    results = []
-    for n in args.n:
-        problem = load_problem("c4_free", n=n, climb=args.climb)
-        # Warm the kernels so compilation is not charged to either method.
-        problem.local_search(problem.initial(4, 0), 0)
-        alone, searches = search_alone(problem, args.budget, args.search_batch, args.seed)
-        boosted, rounds = patternboost(problem, args.budget, settings, args.seed)
-        for name, curve, work in (("local search alone", alone, f"{searches} searches"),
-                                  ("PatternBoost", boosted, f"{rounds} rounds")):
-            row = {"n": n, "known": problem.known_best, "method": name, "climb": args.climb, "work": work,
-                   "time_to_known_s": time_to(curve, problem.known_best),
-                   **{f"best@{t}s": best_at(curve, t) for t in CHECKPOINTS if t <= args.budget},
-                   "curve": curve}
-            results.append(row)
-            shown = {k: v for k, v in row.items() if k != "curve"}
-            print(json.dumps(shown), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    params, settings = parse_set(args.set)
+    problem = load_problem(args.problem, **params)
+    problem.local_search(problem.initial(4, 0), 0)  # compile the kernels outside both budgets
+    methods = {"local search alone": lambda: (*search_alone(problem, args.budget, args.seed), None),
+               "PatternBoost": lambda: patternboost(problem, args.problem, args.budget, settings, args.seed)}
+    if args.only:
+        methods = {k: v for k, v in methods.items() if (k == "PatternBoost") == (args.only == "patternboost")}
+    for name, method in methods.items():
+        curve, searches, hits, rounds = method()
+        row = {"problem": args.problem, "params": params, "known_best": problem.known_best, "method": name,
+               "budget_s": args.budget, "searches": searches, "rounds": rounds,
+               "best": max(score for _, score in curve), "known_best_hits": hits,
+               "time_to_known_s": time_to(curve, problem.known_best),
+               **{f"best@{t}s": best_at(curve, t) for t in CHECKPOINTS if t <= args.budget},
+               "settings": settings if name == "PatternBoost" else {}, "curve": curve}
+        print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
+        if args.json:
+            with open(args.json, "a") as f:
+                f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

@@ -44,13 +44,17 @@ def resolve_device(name):
 
 
 class Stop:
-    """Set by the first Ctrl-C; the loop finishes its current step and checkpoints."""
+    """Set by the first Ctrl-C, or due at the time limit; the loop finishes its current step and checkpoints."""
 
     def __init__(self):
         self.requested = False
+        self.deadline = None
 
     def __call__(self):
-        return self.requested
+        return self.requested or (self.deadline is not None and time.time() >= self.deadline)
+
+    def why(self):
+        return "interrupted" if self.requested else "time limit reached"
 
 
 class Loop:
@@ -111,7 +115,7 @@ class Loop:
     def initial_round(self, progress):
         total, done, all_scores = self.config.loop.initial, 0, []
         for chunk, start in enumerate(range(0, total, CHUNK)):
-            if self.stop():
+            if self.stop.requested:  # only Ctrl-C: a time limit lets round 0 finish, or nothing would be kept
                 return None
             count = min(CHUNK, total - start)
             objects = self.problem.initial(count, stage_seed(self.seed, 0, "initial", chunk))
@@ -122,7 +126,8 @@ class Loop:
             done += count
             progress("local search", done, total)
         scores = np.concatenate(all_scores)
-        return {"mean_score": float(scores.mean()), "searched": len(scores)}
+        return {"mean_score": float(scores.mean()), "round_best": float(scores.max()), "searched": len(scores),
+                "known_best_hits": self.known_best_hits(scores)}
 
     def train_phase(self, progress):
         rows = tokens.pack(self.problem.encode(self.pool.objects), self.problem.max_length)
@@ -150,6 +155,7 @@ class Loop:
         new = self.pool.merge(improved, scores, keys, self.round)
         unique = len(np.unique(raw_keys)) / len(raw_keys)
         stats = {"mean_score": float(scores.mean()), "round_best": float(scores.max()), "searched": len(scores),
+                 "known_best_hits": self.known_best_hits(scores),
                  "invalid_samples": int((~(framed & decoded)).sum()),
                  "unique_samples": round(unique, 4), "new_elites": int(new), "temperature": self.temperature,
                  "sample_s": round(sampled - started, 2), "search_s": round(time.time() - sampled, 2)}
@@ -158,6 +164,11 @@ class Loop:
         return stats
 
     # --- bookkeeping ------------------------------------------------------------
+
+    def known_best_hits(self, scores):
+        """How many of a round's searches reached the known best (None when there is none)."""
+        known = self.problem.known_best
+        return None if known is None else int((scores >= known).sum())
 
     def update_best(self):
         """Write best.json for a new best, after an independent check confirms its score."""
@@ -214,6 +225,8 @@ class Loop:
     def run_rounds(self, progress=lambda *a: None):
         """Run until a stop condition; returns why it stopped."""
         session_start = time.time()
+        if self.config.loop.time_limit:
+            self.stop.deadline = session_start + self.config.loop.time_limit
         while True:
             reason = self.finished(session_start)
             if reason:
@@ -230,13 +243,13 @@ class Loop:
                     if self.stop():
                         self.elapsed += time.time() - started
                         self.checkpoint()
-                        return f"interrupted in round {self.round} at training step {self.train_step}; checkpointed"
+                        return f"{self.stop.why()} in round {self.round} at training step {self.train_step}; checkpointed"
                     self.phase = "sample"
                 stats = self.sample_phase(progress)
                 if stats is None:
                     self.elapsed += time.time() - started
                     self.checkpoint()
-                    return f"interrupted in round {self.round} while sampling; checkpointed after training"
+                    return f"{self.stop.why()} in round {self.round} while sampling; checkpointed after training"
                 stats["train_loss"] = float(np.mean(self.losses)) if self.losses else None
                 stats["train_s"] = self.train_seconds
             self.record(stats, started, session_start)

@@ -1,6 +1,7 @@
 """The CLI end to end on tiny runs, resume determinism, interrupts and bad input."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,18 @@ def test_stops_at_known_optimum(tmp_path):
     args = [a for a in TINY if a not in ("--target", "1000")]
     code, out, _ = run_cli("run", "c4_free", *args, "--rounds", "5", "--run-dir", str(tmp_path / "r"))
     assert code == 0 and "reached the target 11" in out
+
+
+def test_time_limit_stops_inside_a_round_and_resume_carries_on(tmp_path):
+    run_dir = str(tmp_path / "r")
+    long_training = [*TINY, "--set", "train.steps=1000000"]
+    code, out, err = run_cli("run", "c4_free", *long_training, "--time-limit", "3s", "--run-dir", run_dir)
+    assert code == 0, err
+    first = int(re.search(r"time limit reached in round 1 at training step (\d+); checkpointed", out)[1])
+    code, out, err = run_cli("resume", run_dir, "--time-limit", "3s")
+    assert code == 0, err
+    second = int(re.search(r"time limit reached in round 1 at training step (\d+); checkpointed", out)[1])
+    assert 0 < first < second
 
 
 def test_resume_ends_identical_to_a_straight_run(tmp_path):
