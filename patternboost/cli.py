@@ -82,7 +82,8 @@ def absolute_spec(spec):
 
 
 def resolved_config(args):
-    """Defaults < --config file < --set and flags. Returns the run.toml dict."""
+    """Defaults < the problem's recommended settings < --config file < --set and flags.
+    Returns (the run.toml dict, the problem)."""
     data = read_toml(args.config) if args.config else {}
     unknown = set(data) - {"seed", "problem", *cfg.SECTIONS}
     if unknown:
@@ -95,7 +96,9 @@ def resolved_config(args):
         raise UserError("name a problem: patternboost run PROBLEM (see `patternboost problems`)")
     problem_params, engine_settings = cfg.parse_set(args.set)
     params = {**problem_section.get("params", {}), **problem_params}
+    problem = registry.load_problem(absolute_spec(spec), **params)
     engine = cfg.EngineConfig()
+    cfg.apply_engine_settings(engine, getattr(problem, "settings", {}))
     cfg.apply_engine_settings(engine, {k: v for k, v in data.items() if k in cfg.SECTIONS})
     cfg.apply_engine_settings(engine, engine_settings)
     apply_limits(engine, args)
@@ -104,7 +107,6 @@ def resolved_config(args):
     if args.device:
         engine.loop.device = args.device
     engine.validate()
-    problem = registry.load_problem(absolute_spec(spec), **params)
     seed = args.seed if args.seed is not None else cfg.coerce("seed", data.get("seed", 0), int)
     return {"seed": seed,
             "problem": {"spec": absolute_spec(spec), "params": dataclasses.asdict(problem.params)},

@@ -16,6 +16,8 @@ indexes objects. Required:
 Optional (the engine has fallbacks):
 
     known_best: float | None   best score known; `known_optimal` says it is proven
+    settings: dict             engine settings this problem recommends, e.g. {"loop.initial": 20000};
+                               the user's --config and --set override them
     canonical_key(batch)       -> uint64 array; equal keys = same object up to symmetry
     verify(obj)                -> score recomputed by an independent check, or raise
                                   ValueError if the object is invalid
@@ -25,6 +27,7 @@ Optional (the engine has fallbacks):
 """
 import dataclasses
 import hashlib
+import typing
 
 import numpy as np
 
@@ -45,6 +48,7 @@ class Problem:
     max_length: int
     known_best = None
     known_optimal = False
+    settings: typing.ClassVar[dict] = {}
 
     def __init__(self, params=None):
         self.params = params if params is not None else self.Params()

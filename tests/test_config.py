@@ -23,3 +23,18 @@ def test_settings_are_typed_and_named():
         apply_engine_settings(config, {"trian.steps": "1"})
     assert coerce("x", "true", bool) is True
     assert parse_set(["n=3", "train.steps=4"]) == ({"n": "3"}, {"train.steps": "4"})
+
+
+def test_problem_settings_sit_between_defaults_and_the_user(tmp_path):
+    from patternboost.cli import build_parser, resolved_config
+    plugin = tmp_path / "mine.py"
+    plugin.write_text("from tests.test_problem import Bits\n\nclass Tuned(Bits):\n"
+                      "    settings = {'train.steps': 7, 'loop.initial': 100}\n")
+    config = tmp_path / "c.toml"
+    config.write_text("[loop]\ninitial = 50\n")
+
+    def resolved(*args):
+        return resolved_config(build_parser().parse_args(["run", f"{plugin}:Tuned", *args]))[0]
+    assert resolved()["train"]["steps"] == 7 and resolved()["loop"]["initial"] == 100
+    assert resolved("--config", str(config))["loop"]["initial"] == 50
+    assert resolved("--set", "train.steps=3")["train"]["steps"] == 3
