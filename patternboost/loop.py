@@ -21,7 +21,7 @@ from patternboost import tokens
 from patternboost.errors import UserError
 from patternboost.model import GPT, GPTConfig
 from patternboost.pool import ElitePool
-from patternboost.problem import check_batch, check_decoded, check_scores
+from patternboost.problem import check_batch, check_decoded, check_scores, check_sequences
 from patternboost.sample import sample_in_batches
 from patternboost.train import Trainer, sequence_batches
 
@@ -130,7 +130,9 @@ class Loop:
                 "known_best_hits": self.known_best_hits(scores)}
 
     def train_phase(self, progress):
-        rows = tokens.pack(self.problem.encode(self.pool.objects), self.problem.max_length)
+        sequences = self.problem.encode(self.pool.objects)
+        check_sequences(self.label, sequences, len(self.pool), self.problem.vocab_size, self.problem.max_length)
+        rows = tokens.pack(sequences, self.problem.max_length)
         source = sequence_batches(rows, self.config.train.batch_size, stage_seed(self.seed, self.round, "train"))
         losses, self.train_step = self.trainer.train(
             source, self.train_step, self.config.train.steps, self.stop,
