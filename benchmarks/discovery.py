@@ -43,7 +43,8 @@ def search_alone(problem, budget, seed):
 
 def patternboost(problem, spec, budget, settings, seed):
     config = EngineConfig()
-    apply_engine_settings(config, {"loop.time_limit": budget, "loop.device": "cpu", **settings})
+    apply_engine_settings(config, {**getattr(problem, "settings", {}), "loop.time_limit": budget,
+                                   "loop.device": "cpu", **settings})
     config.loop.target = float("inf")  # spend the whole budget, as search alone does
     with tempfile.TemporaryDirectory() as folder:
         run = RunDir.create(folder + "/run", {"benchmark": True})
@@ -52,7 +53,9 @@ def patternboost(problem, spec, budget, settings, seed):
         records = run.metrics()
     curve = [(r["elapsed_s"], r["best_score"]) for r in records]
     hits = sum(r.get("known_best_hits") or 0 for r in records)
-    return curve, sum(r["searched"] for r in records), hits, len(records) - 1
+    per_round = [{k: r.get(k) for k in ("round", "searched", "known_best_hits", "round_best", "mean_score",
+                                         "elapsed_s")} for r in records]
+    return curve, sum(r["searched"] for r in records), hits, per_round
 
 
 def best_at(curve, t):
@@ -77,19 +80,21 @@ def main():
     params, settings = parse_set(args.set)
     problem = load_problem(args.problem, **params)
     problem.local_search(problem.initial(4, 0), 0)  # compile the kernels outside both budgets
-    methods = {"local search alone": lambda: (*search_alone(problem, args.budget, args.seed), None),
+    methods = {"local search alone": lambda: (*search_alone(problem, args.budget, args.seed), []),
                "PatternBoost": lambda: patternboost(problem, args.problem, args.budget, settings, args.seed)}
     if args.only:
         methods = {k: v for k, v in methods.items() if (k == "PatternBoost") == (args.only == "patternboost")}
     for name, method in methods.items():
-        curve, searches, hits, rounds = method()
+        curve, searches, hits, per_round = method()
         row = {"problem": args.problem, "params": params, "known_best": problem.known_best, "method": name,
-               "budget_s": args.budget, "searches": searches, "rounds": rounds,
+               "budget_s": args.budget, "searches": searches, "rounds": len(per_round) - 1 if per_round else None,
                "best": max(score for _, score in curve), "known_best_hits": hits,
                "time_to_known_s": time_to(curve, problem.known_best),
                **{f"best@{t}s": best_at(curve, t) for t in CHECKPOINTS if t <= args.budget},
-               "settings": settings if name == "PatternBoost" else {}, "curve": curve}
-        print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
+               "settings": settings if name == "PatternBoost" else {}, "per_round": per_round, "curve": curve}
+        print(json.dumps({k: v for k, v in row.items() if k not in ("curve", "per_round")}), flush=True)
+        for record in per_round:
+            print("   ", json.dumps(record), flush=True)
         if args.json:
             with open(args.json, "a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -115,7 +115,8 @@ def search_batch(batch, seeds, n, climb, kick):
 @njit(cache=True, parallel=True)
 def blocking_profile(batch, n):
     """For each cap, how many points are blocked by exactly k of its pairs, k = 0..: invariant under the affine
-    maps of F_3^n, which map lines to lines, so it makes a canonical key up to symmetry."""
+    maps of F_3^n, which map lines to lines. A coarse invariant: equivalent caps share it, and so may a few
+    inequivalent ones, which the elite pool then keeps only once."""
     total = batch.shape[1]
     profiles = np.zeros((len(batch), total), dtype=np.int64)
     for b in prange(len(batch)):
@@ -175,9 +176,12 @@ class CapSet(Problem):
 
     def decode(self, sequences):
         out = np.zeros((len(sequences), self.points), dtype=np.uint8)
-        valid = np.array([bool(np.all(np.diff(seq) > 0)) for seq in sequences], dtype=bool)  # a set, in order
-        for row, seq in zip(out, sequences):
-            row[np.asarray(seq, dtype=np.int64)] = 1
+        valid = np.ones(len(sequences), dtype=bool)
+        for i, seq in enumerate(sequences):
+            seq = np.asarray(seq, dtype=np.int64)
+            in_range = (seq >= 0) & (seq < self.points)
+            valid[i] = in_range.all() and np.all(np.diff(seq) > 0)  # a set of points, in order
+            out[i, seq[in_range]] = 1
         return out, valid
 
     def coordinates(self, point):

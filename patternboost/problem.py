@@ -18,7 +18,8 @@ Optional (the engine has fallbacks):
     known_best: float | None   best score known; `known_optimal` says it is proven
     settings: dict             engine settings this problem recommends, e.g. {"loop.initial": 20000};
                                the user's --config and --set override them
-    canonical_key(batch)       -> uint64 array; equal keys = same object up to symmetry
+    canonical_key(batch)       -> uint64 array; objects equal up to symmetry get equal keys (rare
+                                  collisions merge distinct objects in the pool)
     verify(obj)                -> score recomputed by an independent check, or raise
                                   ValueError if the object is invalid
     to_native(obj)             -> JSON-ready form for best.json
@@ -27,6 +28,7 @@ Optional (the engine has fallbacks):
 """
 import dataclasses
 import hashlib
+import json
 import typing
 
 import numpy as np
@@ -109,8 +111,8 @@ def check_scores(label, scores, expected_len):
 
 
 def check_sequences(label, sequences, expected_len, vocab_size, max_length):
-    if not isinstance(sequences, (list, tuple)) or len(sequences) != expected_len:
-        got = len(sequences) if isinstance(sequences, (list, tuple)) else type(sequences).__name__
+    if not isinstance(sequences, (list, tuple, np.ndarray)) or len(sequences) != expected_len:
+        got = len(sequences) if isinstance(sequences, (list, tuple, np.ndarray)) else type(sequences).__name__
         raise UserError(f"{label}: encode() must return a list of {expected_len} token arrays, got {got}")
     for seq in sequences:
         seq = np.asarray(seq)
@@ -135,10 +137,10 @@ def _call(label, what, fn, *args):
 
 
 def probe(problem, label, count=3):
-    """Run every part of the contract once on a few objects, before a run spends time or writes anything.
+    """Call every method of the contract on a few objects, before a run spends time or writes anything.
 
-    Checks return types and shapes, that encode() and decode() invert each other (same canonical key) and that
-    decode() survives the malformed sequences a model will produce."""
+    Checks return types and shapes, that encode() and decode() invert each other (same canonical key), that
+    malformed sequences decode and survive local search, and that verify() agrees with score()."""
     objects = _call(label, "initial()", problem.initial, count, 0)
     check_batch(label, "initial()", objects, count)
     improved = _call(label, "local_search()", problem.local_search, objects, 0)
@@ -156,9 +158,21 @@ def probe(problem, label, count=3):
     back = np.asarray(_call(label, "canonical_key()", problem.canonical_key, decoded))
     if not np.array_equal(back.astype(np.uint64), keys.astype(np.uint64)):
         raise UserError(f"{label}: decode(encode(x)) is not x (canonical keys differ)")
+    # What a model can emit: nothing, or max_length + 1 tokens with no EOS. It must decode, and local search
+    # must make something of it.
     rng = np.random.default_rng(0)
-    garbage = [np.zeros(0, dtype=np.int64), rng.integers(0, problem.vocab_size, problem.max_length)]
-    check_decoded(label, _call(label, "decode() of a malformed sequence", problem.decode, garbage), 2, objects)
+    garbage = [np.zeros(0, dtype=np.int64), rng.integers(0, problem.vocab_size, problem.max_length + 1)]
+    decoded, _ = check_decoded(label, _call(label, "decode() of a malformed sequence", problem.decode, garbage),
+                               2, objects)
+    repaired = _call(label, "local_search() of a decoded malformed sequence", problem.local_search, decoded, 1)
+    check_batch(label, "local_search()", repaired, 2, like=objects)
+    check_scores(label, _call(label, "score()", problem.score, repaired), 2)
+    _call(label, "canonical_key()", problem.canonical_key, decoded)
+    try:
+        json.dumps(_call(label, "to_native()", problem.to_native, improved[0]))
+    except TypeError as exc:
+        raise UserError(f"{label}: to_native() must give JSON-ready data: {exc}") from exc
+    _call(label, "render()", problem.render, improved[0])
     try:
         checked = problem.verify(improved[0])
     except ValueError as exc:
@@ -175,7 +189,7 @@ def check_decoded(label, result, count, like):
     decoded, valid = result
     check_batch(label, "decode()", decoded, count, like=like)
     valid = np.asarray(valid)
-    if valid.shape != (count,) or valid.dtype != bool:
+    if valid.shape != (count,) or not (valid.dtype == bool or np.isin(valid, (0, 1)).all()):
         raise UserError(f"{label}: decode() must return one bool flag per sequence, got shape {valid.shape} "
                         f"and dtype {valid.dtype}")
-    return decoded, valid
+    return decoded, valid.astype(bool)

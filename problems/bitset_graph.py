@@ -89,8 +89,9 @@ class BitsetGraphProblem(Problem):
         for i, seq in enumerate(sequences):
             seq = np.asarray(seq, dtype=np.int64)
             if self.params.encoding == "edges":
-                valid[i] = bool(np.all(np.diff(seq) > 0))  # a set of edges, in order
-                chosen = np.unique(seq)
+                in_range = (seq >= 0) & (seq < len(self.pairs))
+                valid[i] = bool(in_range.all() and np.all(np.diff(seq) > 0))  # a set of edges, in order
+                chosen = np.unique(seq[in_range])
             else:
                 chosen, valid[i] = self._decode_rows(seq)
             u, v = self.pairs[chosen].T
@@ -119,6 +120,12 @@ class BitsetGraphProblem(Problem):
     # --- reporting ------------------------------------------------------------
 
     def to_graph(self, obj):
+        """The networkx graph of bitset rows, which must be symmetric with no loops and no bits past n (the
+        kernels count edges from all 64 bits of every row, so a stray bit must not go unnoticed)."""
+        rows = [int(r) for r in obj]
+        for u, row in enumerate(rows):
+            if row >> self.n or row >> u & 1 or any((rows[v] >> u & 1) != (row >> v & 1) for v in range(self.n)):
+                raise ValueError(f"row {u} is not a valid adjacency row (loop, stray bit or asymmetric)")
         g = nx.Graph()
         g.add_nodes_from(range(self.n))
         g.add_edges_from(graphs.to_edges(obj))

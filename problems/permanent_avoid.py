@@ -98,10 +98,6 @@ class PermanentAvoid(Problem):
                              f"or bits beyond column {self.n - 1}")
         return np.array([[(v >> j) & 1 for j in range(self.n)] for v in values], dtype=np.int64)
 
-    def from_matrix(self, matrix):
-        matrix = np.asarray(matrix, dtype=np.uint64)
-        return (matrix << np.arange(self.n, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
-
     def encode(self, batch):
         out = []
         for obj in batch:

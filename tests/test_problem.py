@@ -56,7 +56,7 @@ FAULTS = {
     "score() must return a float array of shape (3,)": fault(score=lambda self, b: b.sum()),
     "encode() gave token 6, outside": fault(encode=lambda self, b: [np.arange(1, 7) for _ in b]),
     "encode() gave 7 tokens, more than max_length": fault(encode=lambda self, b: [np.zeros(7, int) for _ in b]),
-    "encode() must return a list of 3 token arrays": fault(encode=lambda self, b: b),
+    "encode() must return a list of 3 token arrays, got 1": fault(encode=lambda self, b: [np.arange(3)]),
     "decode(encode(x)) is not x": fault(decode=lambda self, s: (np.zeros((len(s), 6), np.uint8),
                                                                  np.ones(len(s), bool))),
     "decode() must return a pair": fault(decode=lambda self, s: np.zeros((len(s), 6), np.uint8)),
@@ -78,3 +78,26 @@ def test_each_fault_is_one_line_naming_plugin_and_fault(message):
         probe(FAULTS[message], "mine.py:Faulty")
     text = str(caught.value)
     assert text.startswith("mine.py:Faulty: ") and message in text and "\n" not in text
+
+
+def test_probe_runs_what_the_loop_will_run():
+    assert "to_native() must give JSON-ready data" in probe_error(fault(to_native=lambda self, o: {1, 2}))
+    assert "render() raised KeyError" in probe_error(fault(render=lambda self, o: {}["x"]))
+    assert "decode() of a malformed sequence raised ValueError" in probe_error(fault(decode=fixed_buffer_decoder))
+    # Flags given as 0/1, and fixed-length encodings as one 2-D array, are accepted.
+    probe(fault(decode=lambda self, s: (Bits.decode(self, s)[0], [1] * len(s))), "ok")
+    probe(fault(encode=lambda self, b: np.array([np.flatnonzero(row) for row in b])), "ok")
+
+
+def fixed_buffer_decoder(self, sequences):
+    """Fine up to max_length tokens; a model can emit one more before the block ends."""
+    buffer = np.zeros((len(sequences), self.max_length), dtype=np.int64)
+    for row, seq in zip(buffer, sequences):
+        row[: len(seq)] = seq
+    return Bits.decode(self, [row[: len(seq)] for row, seq in zip(buffer, sequences)])
+
+
+def probe_error(problem):
+    with pytest.raises(UserError) as caught:
+        probe(problem, "mine.py:Faulty")
+    return str(caught.value)
