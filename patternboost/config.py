@@ -13,7 +13,7 @@ class ModelConfig:
     n_head: int = 8
     n_embd: int = 64
     dropout: float = 0.0
-    position: str = "learned"  # learned | rope | none
+    position: str = "learned"  # learned | rope | alibi | none
 
 
 @dataclasses.dataclass
@@ -59,8 +59,8 @@ class EngineConfig:
     loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
 
     def validate(self):
-        if self.model.position not in ("learned", "rope", "none"):
-            raise UserError(f"model.position must be learned, rope or none, got {self.model.position!r}")
+        if self.model.position not in ("learned", "rope", "alibi", "none"):
+            raise UserError(f"model.position must be learned, rope, alibi or none, got {self.model.position!r}")
         if self.model.n_embd % self.model.n_head:
             raise UserError(f"model.n_embd ({self.model.n_embd}) must be a multiple of model.n_head ({self.model.n_head})")
         if self.loop.device not in ("auto", "cpu", "cuda"):

@@ -1,8 +1,12 @@
 """A decoder-only transformer in the spirit of nanoGPT, with a key/value cache for sampling.
 
-Position encodings: learned absolute, rotary (rope), or none. The token embedding
-(`embed`) and output head (`head`) are separate modules so that other families
+Position encodings: learned absolute, rotary (rope), ALiBi linear attention biases (alibi), or none.
+The token embedding (`embed`) and output head (`head`) are separate modules so that other families
 (continuous features, mixture-density heads) can swap them on the same trunk.
+
+Every kind is capped at block_size (the sampling length). Within it, rope and alibi only see the
+distance between positions, so they run on sequences longer than any seen in training; learned
+positions past the training lengths are untrained rows of a table with exactly block_size rows.
 """
 import dataclasses
 import math
@@ -20,7 +24,7 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
-    position: str = "learned"  # learned | rope | none
+    position: str = "learned"  # learned | rope | alibi | none
 
 
 def rotary_tables(head_dim, length, device):
@@ -34,6 +38,24 @@ def apply_rotary(x, cos, sin):
     return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
 
 
+def alibi_slopes(n_head):
+    """ALiBi head slopes (Press et al., 2022): 2^(-8h/n) for h = 1..n when n is a power of two; otherwise
+    those of the power of two p below n, then every other slope of 2p for the remaining heads."""
+    def geometric(n):
+        return [2 ** (-8 * h / n) for h in range(1, n + 1)]
+    p = 2 ** math.floor(math.log2(n_head))
+    return torch.tensor(geometric(p) + geometric(2 * p)[0::2][:n_head - p])
+
+
+def alibi_bias(slopes, start, T):
+    """(H, T, start + T) attention bias of queries start..start+T-1 on keys 0..start+T-1:
+    -slope * (i - j) on past keys, -inf on future ones (the causal mask)."""
+    i = torch.arange(start, start + T, device=slopes.device)[:, None]
+    j = torch.arange(start + T, device=slopes.device)
+    bias = -slopes[:, None, None] * (i - j)
+    return bias.masked_fill(j > i, float("-inf"))
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -42,7 +64,7 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd)
         self.dropout = config.dropout
 
-    def forward(self, x, rotary=None, cache=None):
+    def forward(self, x, rotary=None, cache=None, bias=None):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
@@ -53,9 +75,12 @@ class SelfAttention(nn.Module):
                 assert T == 1, "after the prompt, extend the cache one token at a time"
                 k, v = torch.cat((cache[0], k), dim=2), torch.cat((cache[1], v), dim=2)
             cache[:] = [k, v]
-        # A single new query may see every cached key; a block of queries is causal.
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        dropout = self.dropout if self.training else 0.0
+        if bias is None:  # a single new query may see every cached key; a block of queries is causal
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1, dropout_p=dropout)
+        else:  # alibi: the bias of the last k.shape[2] key positions, causal mask included
+            mask = bias[..., -k.shape[2]:].to(q.dtype)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
@@ -68,8 +93,8 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(config.n_embd, 4 * config.n_embd), nn.GELU(),
                                  nn.Linear(4 * config.n_embd, config.n_embd), nn.Dropout(config.dropout))
 
-    def forward(self, x, rotary=None, cache=None):
-        x = x + self.attn(self.ln1(x), rotary, cache)
+    def forward(self, x, rotary=None, cache=None, bias=None):
+        x = x + self.attn(self.ln1(x), rotary, cache, bias)
         return x + self.mlp(self.ln2(x))
 
 
@@ -79,6 +104,8 @@ class GPT(nn.Module):
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.n_embd)
         self.position = nn.Embedding(config.block_size, config.n_embd) if config.position == "learned" else None
+        slopes = alibi_slopes(config.n_head) if config.position == "alibi" else None
+        self.register_buffer("slopes", slopes, persistent=False)  # not in checkpoints: a function of n_head
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd)
@@ -114,9 +141,10 @@ class GPT(nn.Module):
         if self.config.position == "rope":
             cos, sin = rotary_tables(self.config.n_embd // self.config.n_head, start + T, idx.device)
             rotary = (cos[start:], sin[start:])
+        bias = alibi_bias(self.slopes, start, T) if self.slopes is not None else None
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
-            x = block(x, rotary, None if caches is None else caches[i])
+            x = block(x, rotary, None if caches is None else caches[i], bias)
         logits = self.head(self.ln_f(x))
         if targets is None:
             return logits, None
