@@ -45,3 +45,78 @@ def sample_in_batches(model, count, batch_size, temperature, top_k, seeds, devic
         out.append(sample(model, min(batch_size, count - start), temperature, top_k, seeds[i], device))
         progress(start + len(out[-1]), count)
     return np.concatenate(out)
+
+
+def _step_logits(model, tokens, caches, start):
+    """Log-probabilities of the next token after `tokens` (fed at `start`), PAD and BOS excluded."""
+    logits, _ = model(tokens, caches=caches, start=start)
+    logits = logits[:, -1, :].float()
+    logits[:, PAD] = logits[:, BOS] = -float("inf")
+    return torch.log_softmax(logits, dim=-1)
+
+
+def _by_length(prompts):
+    """{length: indices} so that prompts of one length decode together (no padding inside a prompt)."""
+    groups = {}
+    for i, prompt in enumerate(prompts):
+        groups.setdefault(len(prompt), []).append(i)
+    return groups
+
+
+@torch.no_grad()
+def greedy(model, prompts, max_new, device):
+    """The most likely next token, repeatedly, after each prompt (model tokens, BOS first).
+
+    Returns, per prompt, the generated tokens before EOS, and whether an EOS ended them."""
+    model.eval()
+    answers, ended = [None] * len(prompts), [False] * len(prompts)
+    for length, indices in _by_length(prompts).items():
+        steps = min(max_new, model.config.block_size - length)
+        tokens = torch.tensor(np.array([prompts[i] for i in indices]), dtype=torch.long, device=device)
+        caches, out = [[] for _ in model.blocks], []
+        done = torch.zeros(len(indices), dtype=torch.bool, device=device)
+        for t in range(steps):
+            token = _step_logits(model, tokens, caches, 0 if t == 0 else length + t - 1).argmax(-1, keepdim=True)
+            out.append(torch.where(done[:, None], PAD, token))
+            done |= token[:, 0] == EOS
+            tokens = token
+            if done.all():
+                break
+        generated = torch.cat(out, dim=1).cpu().numpy() if out else np.zeros((len(indices), 0), dtype=np.int64)
+        for row, i in zip(generated, indices):
+            stops = np.flatnonzero(row == EOS)
+            answers[i], ended[i] = (row[: stops[0]], True) if len(stops) else (row, False)
+    return answers, ended
+
+
+@torch.no_grad()
+def beam_search(model, prompt, width, max_new, device):
+    """The `width` most likely continuations of one prompt that end in EOS, best first, as
+    (tokens before EOS, total log-probability). Fewer when fewer end within max_new tokens."""
+    model.eval()
+    length = len(prompt)
+    steps = min(max_new, model.config.block_size - length)
+    caches = [[] for _ in model.blocks]
+    tokens = torch.tensor(np.array([prompt]), dtype=torch.long, device=device)
+    beams, scores, finished = [[]], torch.zeros(1, device=device), []
+    for t in range(steps):
+        logp = scores[:, None] + _step_logits(model, tokens, caches, 0 if t == 0 else length + t - 1)
+        best = torch.topk(logp.flatten(), min(width, logp.numel()))
+        parents, chosen = best.indices // logp.shape[1], best.indices % logp.shape[1]
+        keep = []
+        for score, parent, token in zip(best.values.tolist(), parents.tolist(), chosen.tolist()):
+            if token == EOS:
+                finished.append((np.array(beams[parent], dtype=np.int64), score))
+            else:
+                keep.append((parent, token, score))
+        # A finished answer beats every live beam below it: stop once `width` are at least as good.
+        finished.sort(key=lambda answer: -answer[1])
+        if not keep or (len(finished) >= width and finished[width - 1][1] >= keep[0][2]):
+            break
+        index = torch.tensor([parent for parent, _, _ in keep], device=device)
+        for cache in caches:
+            cache[:] = [cache[0][index], cache[1][index]]
+        beams = [[*beams[parent], token] for parent, token, _ in keep]
+        scores = torch.tensor([score for _, _, score in keep], device=device)
+        tokens = torch.tensor([[token] for _, token, _ in keep], dtype=torch.long, device=device)
+    return finished[:width]

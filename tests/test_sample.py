@@ -1,0 +1,80 @@
+"""Prompt-conditioned decoding: greedy and beam search against plain full-forward references."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from patternboost.model import GPT, GPTConfig
+from patternboost.sample import beam_search, greedy
+from patternboost.tokens import BOS, EOS, PAD
+
+CPU = torch.device("cpu")
+
+
+def random_model(position, vocab_size=12, block_size=12):
+    torch.manual_seed(1)
+    model = GPT(GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=2, n_head=2, n_embd=32,
+                          position=position)).eval()
+    with torch.no_grad():  # sharper than the initialisation, so that EOS and ties actually matter
+        model.head.weight.mul_(40)
+    return model
+
+
+@torch.no_grad()
+def log_probs(model, sequence):
+    """Log-probability of each next token of `sequence` under a full forward pass, PAD and BOS excluded."""
+    logits, _ = model(torch.tensor([sequence]))
+    logits = logits[0].float()
+    logits[:, PAD] = logits[:, BOS] = -float("inf")
+    return torch.log_softmax(logits, dim=-1)
+
+
+def naive_greedy(model, prompt, max_new):
+    sequence = list(prompt)
+    for _ in range(min(max_new, model.config.block_size - len(prompt))):
+        token = int(log_probs(model, sequence)[-1].argmax())
+        if token == EOS:
+            return sequence[len(prompt):], True
+        sequence.append(token)
+    return sequence[len(prompt):], False
+
+
+@pytest.mark.parametrize("position", ["learned", "rope", "alibi"])
+def test_greedy_matches_a_full_forward_loop_for_prompts_of_any_length(position):
+    model = random_model(position)
+    rng = np.random.default_rng(0)
+    prompts = [np.array([BOS, *rng.integers(3, 12, length)]) for length in (1, 3, 3, 5, 2, 5)]
+    answers, ended = greedy(model, prompts, 6, CPU)
+    for prompt, answer, end in zip(prompts, answers, ended):
+        expected, expected_end = naive_greedy(model, prompt, 6)
+        assert list(answer) == expected and end == expected_end
+
+
+def test_beam_search_finds_the_most_likely_answers():
+    """Against every possible answer of up to 3 tokens over a 2-token alphabet, ranked by a full forward pass."""
+    model = random_model("learned", vocab_size=5, block_size=8)
+    prompt = np.array([BOS, 3, 4, 3])
+    candidates = []
+    for length in range(4):
+        for answer in itertools.product((3, 4), repeat=length):
+            sequence = [*prompt, *answer, EOS]
+            logp = log_probs(model, sequence[:-1])
+            total = sum(float(logp[len(prompt) - 1 + i, token]) for i, token in enumerate([*answer, EOS]))
+            candidates.append((list(answer), total))
+    candidates.sort(key=lambda c: -c[1])
+    found = beam_search(model, prompt, width=16, max_new=4, device=CPU)
+    assert [list(a) for a, _ in found[:5]] == [a for a, _ in candidates[:5]]
+    assert np.allclose([s for _, s in found[:5]], [s for _, s in candidates[:5]], atol=1e-4)
+
+
+def test_beam_of_width_one_is_greedy():
+    model = random_model("rope")
+    for seed in range(4):
+        prompt = np.array([BOS, *np.random.default_rng(seed).integers(3, 12, 3)])
+        (answer,), (ended,) = greedy(model, [prompt], 8, CPU)
+        best = beam_search(model, prompt, width=1, max_new=8, device=CPU)
+        if ended:  # width 1 keeps the top token each step: greedy, until its EOS
+            assert len(best) == 1 and list(best[0][0]) == list(answer)
+        else:
+            assert best == []
