@@ -19,9 +19,12 @@ done
 for args in "triangle_free --set n=20 --budget 120" \
             "hypercube_gh --set d=6 --budget 120" \
             "permanent_avoid --set n=14 --budget 120" \
+            "no_isosceles --set n=16 --budget 60" \
             "no_isosceles --set n=32 --budget 180" \
             "hypercube_gh --set d=7 --budget 180" \
             "no_isosceles --set n=64 --budget 300" \
             "examples/cap_set.py:CapSet --set n=6 --budget 300"; do
     $py benchmarks/discovery.py $args --json "$out/discovery.jsonl"
 done
+$py benchmarks/discovery.py triangle_free --set n=20 --budget 60 --set loop.initial=20000 \
+    --json "$out/triangle_one_round.jsonl"
