@@ -26,5 +26,6 @@ for args in "triangle_free --set n=20 --budget 120" \
             "examples/cap_set.py:CapSet --set n=6 --budget 300"; do
     $py benchmarks/discovery.py $args --json "$out/discovery.jsonl"
 done
+: > "$out/triangle_one_round.jsonl"
 $py benchmarks/discovery.py triangle_free --set n=20 --budget 60 --set loop.initial=20000 \
     --json "$out/triangle_one_round.jsonl"
