@@ -1,0 +1,75 @@
+"""Training tokens per second: the engine's Trainer against a plain nanoGPT-style loop, same model and batches.
+
+The two alternate in short bouts on the same machine (the machines are shared and noisy), each from its own copy
+of one initial model. The engine's loop adds per-step batch drawing from packed rows, the learning-rate
+schedule, gradient clipping and stop/progress checks; the plain loop only does forward, backward and AdamW.
+
+    .venv/bin/python benchmarks/trainer_throughput.py --length 64 --steps 20 --bouts 5
+"""
+import argparse
+import copy
+import time
+
+import numpy as np
+import torch
+
+from patternboost.config import ModelConfig, TrainConfig
+from patternboost.model import GPT, GPTConfig
+from patternboost.tokens import BOS, EOS
+from patternboost.train import Trainer, sequence_batches
+
+
+def packed_rows(count, length, vocab_size, seed):
+    """Full-length rows BOS tokens... EOS, so every position carries a target (no padding to skip)."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(3, vocab_size, size=(count, length + 2))
+    rows[:, 0], rows[:, -1] = BOS, EOS
+    return rows
+
+
+def plain_loop(model, optimizer, batches):
+    model.train()
+    for inputs, targets in batches:
+        _, loss = model(inputs, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--length", type=int, default=64, help="tokens per sequence")
+    parser.add_argument("--vocab", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=20, help="steps per bout")
+    parser.add_argument("--bouts", type=int, default=5, help="bouts per method, alternating")
+    args = parser.parse_args()
+    model_config, train_config = ModelConfig(), TrainConfig()
+    torch.manual_seed(0)
+    base = GPT(GPTConfig(vocab_size=args.vocab, block_size=args.length + 2, **vars(model_config)))
+    rows = packed_rows(10_000, args.length, args.vocab, 0)
+    source = sequence_batches(rows, train_config.batch_size, seed=0)
+    engine_model, plain_model = copy.deepcopy(base), copy.deepcopy(base)
+    trainer = Trainer(engine_model, train_config, torch.device("cpu"))
+    optimizer = plain_model.optimizer(train_config.lr, train_config.weight_decay)
+    tokens_per_step = train_config.batch_size * (args.length + 1)
+    seconds = {"engine Trainer": 0.0, "plain loop": 0.0}
+    step = 0
+    for _ in range(args.bouts):
+        batches = [source(s) for s in range(step, step + args.steps)]  # drawn outside the plain loop's timing
+        start = time.perf_counter()
+        plain_loop(plain_model, optimizer, batches)
+        seconds["plain loop"] += time.perf_counter() - start
+        start = time.perf_counter()
+        trainer.train(source, step, step + args.steps)  # draws its own batches inside the timing
+        seconds["engine Trainer"] += time.perf_counter() - start
+        step += args.steps
+    print(f"model {vars(model_config)}, batch {train_config.batch_size} x {args.length + 1} tokens, "
+          f"{torch.get_num_threads()} torch threads, {args.bouts} alternating bouts of {args.steps} steps")
+    rates = {name: tokens_per_step * step / total for name, total in seconds.items()}
+    for name, rate in rates.items():
+        print(f"  {name:15s} {rate:10,.0f} tokens/s")
+    print(f"  engine / plain: {rates['engine Trainer'] / rates['plain loop']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
