@@ -293,7 +293,11 @@ def main(argv=None):
 
 
 def entry():
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `patternboost show RUN | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush can't fail
+        sys.exit(141)
 
 
 if __name__ == "__main__":
