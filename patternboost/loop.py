@@ -28,7 +28,8 @@ from patternboost.train import Trainer, sequence_batches
 log = logging.getLogger("patternboost")
 
 STAGES = {"initial": 0, "search": 1, "sample": 2, "train": 3}
-CHUNK = 20000  # objects per local-search call, so interrupts are seen promptly
+CHUNK = 20000  # objects per local-search call in round 0, so interrupts are seen promptly
+SEARCH_CHUNK = 1000  # searches per call from samples: slow problems take seconds per thousand
 
 
 def stage_seed(seed, round_, stage, chunk=0):
@@ -153,7 +154,14 @@ class Loop:
                                          self.pool.objects)
         raw_keys = np.asarray(self.problem.canonical_key(objects), dtype=np.uint64)
         # Local search is cheap next to sampling: start several differently seeded searches from each sample.
-        improved, scores, keys = self.improve(np.repeat(objects, cfg.searches, axis=0), self.round, 0)
+        # In chunks, so that Ctrl-C and the time limit are seen promptly; the round's sampling then reruns on resume.
+        starts, parts = np.repeat(objects, cfg.searches, axis=0), []
+        for chunk, first in enumerate(range(0, len(starts), SEARCH_CHUNK)):
+            if self.stop():
+                return None
+            parts.append(self.improve(starts[first:first + SEARCH_CHUNK], self.round, chunk))
+            progress("local search", min(first + SEARCH_CHUNK, len(starts)), len(starts))
+        improved, scores, keys = (np.concatenate(part) for part in zip(*parts))
         new = self.pool.merge(improved, scores, keys, self.round)
         unique = len(np.unique(raw_keys)) / len(raw_keys)
         stats = {"mean_score": float(scores.mean()), "round_best": float(scores.max()), "searched": len(scores),
