@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from local_search.bits import ONE, ZERO, lowest_bit_index, popcount, randint
-from local_search.graphs import above, bit, edge_count, random_pair, remove_random_edges
+from local_search.graphs import above, all_vertices, bit, edge_count, random_pair, remove_random_edges
 
 
 @njit(cache=True)
@@ -58,7 +58,7 @@ def allowed_pairs(adj):
     Assumes adj is C4-free. A pair is forbidden iff a path of length 3 joins it.
     """
     n = adj.shape[0]
-    everything = (bit(n - 1) << ONE) - ONE if n < 64 else ~ZERO
+    everything = all_vertices(n)
     allowed = np.empty(n, dtype=np.uint64)
     for u in range(n):
         ends = ZERO  # endpoints of paths u-a-b-x

@@ -13,6 +13,12 @@ def bit(i):
 
 
 @njit(cache=True, inline="always")
+def all_vertices(n):
+    """The row with bits 0 .. n-1 set."""
+    return (bit(n - 1) << ONE) - ONE if n < MAX_VERTICES else ~np.uint64(0)
+
+
+@njit(cache=True, inline="always")
 def above(u):
     """Bits of the vertices v > u."""
     return ~((bit(u) << ONE) - ONE)

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from local_search.bits import ONE, ZERO, lowest_bit_index, popcount, randint
-from local_search.graphs import above, bit, edge_count, random_pair, remove_random_edges
+from local_search.graphs import above, all_vertices, bit, edge_count, random_pair, remove_random_edges
 
 
 @njit(cache=True)
@@ -64,7 +64,7 @@ def repair_batch(graphs, seeds):
 def allowed_pairs(adj):
     """Rows of the non-edges whose addition closes no triangle: pairs at distance >= 3 (valid for any graph)."""
     n = adj.shape[0]
-    everything = (bit(n - 1) << ONE) - ONE if n < 64 else ~ZERO
+    everything = all_vertices(n)
     allowed = np.empty(n, dtype=np.uint64)
     for u in range(n):
         second = ZERO  # vertices sharing a neighbour with u
