@@ -2,7 +2,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+from patternboost import tokens
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,3 +27,15 @@ def run_cli(*args, timeout=300, cwd=ROOT, env=None):
 @pytest.fixture
 def tiny():
     return list(TINY)
+
+
+def assert_tokens_round_trip(problem, batch):
+    """encode -> decode gives the batch back, flagged well formed, and the sequences fit the model's rows."""
+    sequences = problem.encode(batch)
+    assert max(len(s) for s in sequences) <= problem.max_length
+    assert all(s.min() >= 0 and s.max() < problem.vocab_size for s in sequences)
+    decoded, valid = problem.decode(sequences)
+    assert valid.all() and np.array_equal(decoded, batch)
+    unpacked, framed = tokens.unpack(tokens.pack(sequences, problem.max_length))
+    assert framed.all() and all(np.array_equal(a, b) for a, b in zip(unpacked, sequences))
+    return sequences

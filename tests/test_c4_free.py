@@ -1,21 +1,15 @@
 import numpy as np
 import pytest
 
-from patternboost import UserError, load_problem, tokens
+from patternboost import UserError, load_problem
+from tests.conftest import assert_tokens_round_trip
 
 
 @pytest.mark.parametrize("encoding", ["edges", "neighbours", "adjacency"])
 def test_tokens_round_trip(encoding):
     problem = load_problem("c4_free", n=12, encoding=encoding)
     batch = problem.local_search(problem.initial(50, 0), 1)
-    sequences = problem.encode(batch)
-    assert max(len(s) for s in sequences) <= problem.max_length
-    assert all(s.min() >= 0 and s.max() < problem.vocab_size for s in sequences)
-    decoded, valid = problem.decode(sequences)
-    assert valid.all() and np.array_equal(decoded, batch)
-    rows = tokens.pack(sequences, problem.max_length)
-    unpacked, framed = tokens.unpack(rows)
-    assert framed.all() and all(np.array_equal(a, b) for a, b in zip(unpacked, sequences))
+    assert_tokens_round_trip(problem, batch)
 
 
 def test_garbage_decodes_to_a_graph_and_is_flagged():

@@ -10,6 +10,7 @@ from local_search import hypercube
 from patternboost import UserError, load_problem, object_seeds
 from patternboost.problem import probe
 from problems.hypercube_gh import conjectured_edges
+from tests.conftest import assert_tokens_round_trip
 
 # Found by this module's local search alone, checked by networkx (verify): 81 edges in Q_6 (PatternBoost's
 # count, one below the conjecture) and 157 edges in Q_7 (the conjecture says 161). np.packbits of the masks.
@@ -140,10 +141,7 @@ def test_records_verify():
 def test_tokens_round_trip_and_garbage():
     problem = load_problem("hypercube_gh", d=5, climb=5)
     batch = problem.local_search(problem.initial(30, 0), 1)
-    sequences = problem.encode(batch)
-    assert all(len(s) <= problem.max_length and s.min() >= 0 and s.max() < problem.vocab_size for s in sequences)
-    decoded, valid = problem.decode(sequences)
-    assert valid.all() and np.array_equal(decoded, batch)
+    assert_tokens_round_trip(problem, batch)
     garbage = [np.array([5, 3, 3]), np.array([], dtype=int), np.array([0, 1, 79]), np.array([2, 80, -1, 4]),
                np.arange(100) % 80]
     decoded, valid = problem.decode(garbage)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from local_search import permanent as kernels
-from patternboost import UserError, load_problem, object_seeds, tokens
+from patternboost import UserError, load_problem, object_seeds
+from tests.conftest import assert_tokens_round_trip
 
 P312 = (3, 1, 2)  # row k of an occurrence holds its 1 in the P312[k]-th smallest column
 
@@ -265,13 +266,7 @@ def test_local_search_reaches_the_known_maxima():
 def test_tokens_round_trip(encoding):
     problem = load_problem("permanent_avoid", n=7, encoding=encoding, climb=5)
     batch = problem.local_search(problem.initial(40, 0), 1)
-    sequences = problem.encode(batch)
-    assert max(len(s) for s in sequences) <= problem.max_length
-    assert all(s.min() >= 0 and s.max() < problem.vocab_size for s in sequences)
-    decoded, valid = problem.decode(sequences)
-    assert valid.all() and np.array_equal(decoded, batch)
-    unpacked, framed = tokens.unpack(tokens.pack(sequences, problem.max_length))
-    assert framed.all() and all(np.array_equal(a, b) for a, b in zip(unpacked, sequences))
+    assert_tokens_round_trip(problem, batch)
 
 
 def test_garbage_decodes_to_a_matrix_and_is_flagged():

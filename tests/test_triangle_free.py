@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from local_search import graphs, triangle
-from patternboost import UserError, load_problem, object_seeds, tokens
+from patternboost import UserError, load_problem, object_seeds
+from tests.conftest import assert_tokens_round_trip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -175,14 +176,7 @@ def test_numpy_baseline_gives_maximal_triangle_free_graphs():
 def test_tokens_round_trip(encoding):
     problem = load_problem("triangle_free", n=12, encoding=encoding)
     batch = problem.local_search(garbage_batch(12, 10, 0), 1)
-    sequences = problem.encode(batch)
-    assert max(len(s) for s in sequences) <= problem.max_length
-    assert all(s.min() >= 0 and s.max() < problem.vocab_size for s in sequences)
-    decoded, valid = problem.decode(sequences)
-    assert valid.all() and np.array_equal(decoded, batch)
-    rows = tokens.pack(sequences, problem.max_length)
-    unpacked, framed = tokens.unpack(rows)
-    assert framed.all() and all(np.array_equal(a, b) for a, b in zip(unpacked, sequences))
+    assert_tokens_round_trip(problem, batch)
 
 
 def test_complete_bipartite_fits_the_token_budget():
