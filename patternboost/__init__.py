@@ -2,6 +2,7 @@
 from patternboost.errors import UserError
 from patternboost.problem import Problem, object_seeds
 from patternboost.registry import load_problem
+from patternboost.tasks import Task, parsed
 
-__all__ = ["Problem", "UserError", "load_problem", "object_seeds"]
+__all__ = ["Problem", "Task", "UserError", "load_problem", "object_seeds", "parsed"]
 __version__ = "0.1.0"

@@ -5,6 +5,7 @@ import datetime
 import logging
 import os
 import platform
+import shutil
 import signal
 import sys
 import tomllib
@@ -16,6 +17,7 @@ from patternboost import registry
 from patternboost.errors import UserError
 from patternboost.problem import probe
 from patternboost.rundir import RunDir
+from patternboost.tasks import is_task, probe_task, sequence_width
 
 log = logging.getLogger("patternboost")
 
@@ -107,10 +109,23 @@ def resolved_config(args):
     if args.device:
         engine.loop.device = args.device
     engine.validate()
+    check_context(problem, engine, spec)
     seed = args.seed if args.seed is not None else cfg.coerce("seed", data.get("seed", 0), int)
     return {"seed": seed,
             "problem": {"spec": absolute_spec(spec), "params": dataclasses.asdict(problem.params)},
             **cfg.to_dict(engine), "versions": versions()}, problem
+
+
+def check_context(problem, engine, label):
+    needed, context = sequence_width(problem), engine.model.context
+    if context and needed > context:
+        what = "prompt, answer and 3 framing tokens" if is_task(problem) else "max_length and 2 framing tokens"
+        raise UserError(f"{label}: sequences need {needed} tokens ({what}) but model.context is {context}")
+
+
+def check(problem, label):
+    """The contract's probe, before a run writes anything."""
+    (probe_task if is_task(problem) else probe)(problem, label)
 
 
 def apply_limits(engine, args):
@@ -182,7 +197,7 @@ def drive(loop, run):
     reason = loop.run_rounds(progress_printer())
     log.info("stopped: %s. Run directory: %s", reason, run.path)
     if loop.best:
-        log.info("best score %g (round %d)", loop.best["score"], loop.best["round"])
+        log.info("best %s %g (round %d)", "accuracy" if loop.task else "score", loop.best["score"], loop.best["round"])
     return 130 if loop.stop.requested else 0
 
 
@@ -193,7 +208,7 @@ def make_loop(problem, engine, seed, run, spec):
 
 def cmd_run(args):
     data, problem = resolved_config(args)
-    probe(problem, data["problem"]["spec"])
+    check(problem, data["problem"]["spec"])
     run_dir = args.run_dir or os.path.join(
         "runs", f"{problem.name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     run = RunDir.create(run_dir, data)
@@ -217,7 +232,7 @@ def open_run(path):
 def cmd_resume(args):
     run, data, problem = open_run(args.run_dir)
     spec, seed = data["problem"]["spec"], data["seed"]
-    probe(problem, spec)
+    check(problem, spec)
     engine = engine_from_run(data)
     apply_limits(engine, args)
     state = run.load_checkpoint()
@@ -244,6 +259,10 @@ def cmd_status(args):
             continue
         metrics, best = run.metrics(), run.best()
         last = metrics[-1] if metrics else {}
+        if "accuracy" in last:  # a task run
+            print(f"{path}: round {last['round']}  step {last['step']}  accuracy {last['accuracy']:.4f}  "
+                  f"elapsed {last.get('elapsed_s', 0):.0f}s")
+            continue
         score = "-" if not best else f"{best['score']:g}"
         known = (best or last).get("known_best")
         gap = "" if known is None or not best else f"  known {known:g}  gap {known - best['score']:g}"
@@ -253,6 +272,8 @@ def cmd_status(args):
 
 def cmd_show(args):
     run, data, problem = open_run(args.run_dir)
+    if is_task(problem):
+        return show_report(run, args)
     best = run.best()
     if best is None:
         raise UserError(f"{args.run_dir} has no best object yet")
@@ -266,6 +287,18 @@ def cmd_show(args):
         if not hasattr(problem, "draw"):
             raise UserError(f"{data['problem']['spec']} cannot draw pictures")
         problem.draw(obj, args.png)
+        print(f"picture written to {args.png}")
+    return 0
+
+
+def show_report(run, args):
+    path = run.file("report.md")
+    if not os.path.exists(path):
+        raise UserError(f"{args.run_dir} has no report yet (a task run writes one after each round)")
+    with open(path) as f:
+        print(f.read(), end="")
+    if args.png:  # the accuracy curve; the other plots lie beside it, report-*.png
+        shutil.copyfile(run.file("report-history.png"), args.png)
         print(f"picture written to {args.png}")
     return 0
 

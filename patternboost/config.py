@@ -4,6 +4,7 @@ import re
 import types
 import typing
 
+from patternboost.data import DataConfig
 from patternboost.errors import UserError
 
 
@@ -14,6 +15,7 @@ class ModelConfig:
     n_embd: int = 64
     dropout: float = 0.0
     position: str = "learned"  # learned | rope | alibi | none
+    context: int = 0  # most tokens per sequence; 0 = as many as the problem needs
 
 
 @dataclasses.dataclass
@@ -48,7 +50,7 @@ class LoopConfig:
     device: str = "auto"  # auto | cpu | cuda
 
 
-SECTIONS = ("model", "train", "sample", "loop")
+SECTIONS = ("model", "train", "sample", "loop", "data")
 
 
 @dataclasses.dataclass
@@ -57,6 +59,7 @@ class EngineConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     sample: SampleConfig = dataclasses.field(default_factory=SampleConfig)
     loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)  # tasks only: the training-data regime
 
     def validate(self):
         if self.model.position not in ("learned", "rope", "alibi", "none"):
@@ -72,6 +75,9 @@ class EngineConfig:
                 raise UserError(f"{key} must be at least 1")
         if self.sample.temperature <= 0:
             raise UserError("sample.temperature must be positive")
+        if self.model.context < 0:
+            raise UserError("model.context must be 0 (as needed) or a positive number of tokens")
+        self.data.validate()
 
 
 def coerce(key, value, kind):

@@ -4,12 +4,17 @@ Round 0: initial objects, improved by local search, fill the elite pool.
 Round r >= 1: train the model on the pool (warm start), sample, decode, local
 search, merge into the pool; raise the temperature when samples repeat.
 
+A task (input -> output pairs, patternboost.tasks) has no search and no pool: its
+rounds start at 1, train on the [data] regime's batches (batch k of the whole run
+is a function of k alone), then decode the test sets greedily and write the report.
+
 All randomness is counter-based: every stage draws its seed from
 (run seed, round, stage, chunk), so a resumed run repeats exactly what an
 uninterrupted one would have done. A checkpoint is written after every round,
 and on interrupt mid-round (the training step reached, or the start of sampling).
 """
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -18,16 +23,27 @@ import numpy as np
 import torch
 
 from patternboost import tokens
+from patternboost.data import make_source
 from patternboost.errors import UserError
 from patternboost.model import GPT, GPTConfig
 from patternboost.pool import ElitePool
-from patternboost.problem import check_batch, check_decoded, check_scores, check_sequences
-from patternboost.sample import sample_in_batches
+from patternboost.problem import _call, check_batch, check_decoded, check_scores, check_sequences
+from patternboost.report import scalars, write_report
+from patternboost.sample import greedy, sample_in_batches
+from patternboost.tasks import (
+    FramedPairs,
+    check_metrics,
+    check_pairs,
+    is_task,
+    prompt_rows,
+    sequence_width,
+    training_batch,
+)
 from patternboost.train import Trainer, sequence_batches
 
 log = logging.getLogger("patternboost")
 
-STAGES = {"initial": 0, "search": 1, "sample": 2, "train": 3}
+STAGES = {"initial": 0, "search": 1, "sample": 2, "train": 3, "data": 4, "test": 5}
 CHUNK = 20000  # objects per local-search call in round 0, so interrupts are seen promptly
 SEARCH_CHUNK = 1000  # searches per call from samples: slow problems take seconds per thousand
 
@@ -63,12 +79,14 @@ class Loop:
         self.problem, self.config, self.seed, self.run, self.label = problem, config, seed, run, label
         self.device = resolve_device(config.loop.device)
         torch.manual_seed(seed)
+        self.task = is_task(problem)
+        model_settings = {k: v for k, v in dataclasses.asdict(config.model).items() if k != "context"}
         model_config = GPTConfig(vocab_size=problem.vocab_size + tokens.N_SPECIAL,
-                                 block_size=problem.max_length + 2, **dataclasses.asdict(config.model))
+                                 block_size=sequence_width(problem), **model_settings)
         self.model = GPT(model_config).to(self.device)
         self.trainer = Trainer(self.model, config.train, self.device)
         self.pool = ElitePool(config.loop.pool_size)
-        self.round = 0
+        self.round = 1 if self.task else 0
         self.phase = "train"  # where round `round` resumes: train (at train_step) or sample
         self.train_step = 0
         self.temperature = config.sample.temperature
@@ -78,7 +96,7 @@ class Loop:
         self.elapsed = 0.0  # seconds over all sessions of this run
         self.stop = Stop()
         target = config.loop.target
-        if target is None and problem.known_optimal:
+        if target is None and getattr(problem, "known_optimal", False):
             target = problem.known_best
         self.target = target
 
@@ -131,14 +149,49 @@ class Loop:
                 "known_best_hits": self.known_best_hits(scores)}
 
     def train_phase(self, progress):
-        sequences = self.problem.encode(self.pool.objects)
-        check_sequences(self.label, sequences, len(self.pool), self.problem.vocab_size, self.problem.max_length)
-        rows = tokens.pack(sequences, self.problem.max_length)
-        source = sequence_batches(rows, self.config.train.batch_size, stage_seed(self.seed, self.round, "train"))
+        if self.task:
+            source = self.task_batches()
+        else:
+            sequences = self.problem.encode(self.pool.objects)
+            check_sequences(self.label, sequences, len(self.pool), self.problem.vocab_size, self.problem.max_length)
+            rows = tokens.pack(sequences, self.problem.max_length)
+            source = sequence_batches(rows, self.config.train.batch_size, stage_seed(self.seed, self.round, "train"))
         losses, self.train_step = self.trainer.train(
             source, self.train_step, self.config.train.steps, self.stop,
             lambda i, n, loss: progress(f"train (loss {loss:.3f})", i, n))
         self.losses.extend(losses)
+
+    def task_batches(self):
+        """Training batches of a task: the data source's batch (round - 1) * steps + k at local step k."""
+        offset = (self.round - 1) * self.config.train.steps
+        return lambda step: training_batch(self.data_source(offset + step))
+
+    @functools.cached_property
+    def data_source(self):
+        return make_source(FramedPairs(self.problem, self.label), self.config.data, self.config.train.batch_size,
+                           stage_seed(self.seed, 0, "data"))
+
+    @functools.cached_property
+    def test_sets(self):
+        sets = _call(self.label, "test_sets()", self.problem.test_sets, stage_seed(self.seed, 0, "test"))
+        return {name: check_pairs(self.label, f"test_sets()[{name!r}]", pairs, self.problem)
+                for name, pairs in sets.items()}
+
+    def evaluate_phase(self, progress):
+        """Greedy answers to every test set, judged by the task; None if stopped."""
+        started, results, size = time.time(), {}, self.config.sample.batch_size
+        for name, (prompts, answers) in self.test_sets.items():
+            rows, predictions, ended = prompt_rows(prompts), [], []
+            for first in range(0, len(rows), size):
+                if self.stop():
+                    return None
+                out, closed = greedy(self.model, rows[first:first + size], self.problem.max_answer + 1, self.device)
+                predictions += [answer - tokens.N_SPECIAL for answer in out]
+                ended += closed
+                progress(f"evaluate {name}", len(predictions), len(rows))
+            results[name] = (prompts, answers, predictions, ended)
+        metrics = check_metrics(self.label, _call(self.label, "evaluate()", self.problem.evaluate, results))
+        return {"metrics": metrics, "mean_score": metrics["accuracy"], "eval_s": round(time.time() - started, 2)}
 
     def sample_phase(self, progress):
         cfg, started = self.config.sample, time.time()
@@ -205,8 +258,33 @@ class Loop:
                                  "raw": {"dtype": str(obj.dtype), "data": obj.tolist()}})
             return
 
+    def record_task(self, stats, session_start):
+        """A task round: scalar metrics to metrics.jsonl, everything to the report; best = best accuracy."""
+        metrics = stats.pop("metrics")
+        step = self.round * self.config.train.steps
+        data_stats = self.data_source.stats(step)
+        record = {"round": self.round, "step": step, "examples": data_stats["examples"],
+                  "train_loss": stats["train_loss"], **scalars(metrics),
+                  "distinct_examples": round(data_stats["distinct"]), "repetitions": data_stats["repetitions"],
+                  "train_s": stats["train_s"], "eval_s": stats["eval_s"], "elapsed_s": round(self.elapsed, 2),
+                  "session_s": round(time.time() - session_start, 2)}
+        self.run.append_metrics(record)
+        if self.best is None or metrics["accuracy"] > self.best["score"]:
+            self.best = {"score": metrics["accuracy"], "round": self.round}
+        history = [{k: v for k, v in r.items() if k not in ("train_s", "eval_s", "session_s")}
+                   for r in self.run.metrics()]
+        write_report(self.run, {**metrics, "run": {
+            "task": self.label, "params": dataclasses.asdict(self.problem.params),
+            "data": dataclasses.asdict(self.config.data), "round": self.round, "step": step,
+            "examples": data_stats["examples"], "data_stats": data_stats, "elapsed_s": round(self.elapsed, 2)},
+            "history": history})
+        log.info("round %d (step %d): accuracy %.4f, train loss %.4f [%.0fs]", self.round, step,
+                 metrics["accuracy"], stats["train_loss"] or float("nan"), self.elapsed)
+
     def record(self, stats, started, session_start):
         self.elapsed += time.time() - started
+        if self.task:
+            return self.record_task(stats, session_start)
         self.update_best()
         known = self.problem.known_best
         record = {"round": self.round, "best_score": self.best["score"] if self.best else None,
@@ -254,12 +332,13 @@ class Loop:
                         self.elapsed += time.time() - started
                         self.checkpoint()
                         return f"{self.stop.why()} in round {self.round} at training step {self.train_step}; checkpointed"
-                    self.phase = "sample"
-                stats = self.sample_phase(progress)
+                    self.phase = "evaluate" if self.task else "sample"
+                stats = (self.evaluate_phase if self.task else self.sample_phase)(progress)
                 if stats is None:
                     self.elapsed += time.time() - started
                     self.checkpoint()
-                    return f"{self.stop.why()} in round {self.round} while sampling; checkpointed after training"
+                    return (f"{self.stop.why()} in round {self.round} while {self.phase[:-1]}ing; "
+                            "checkpointed after training")
                 stats["train_loss"] = float(np.mean(self.losses)) if self.losses else None
                 stats["train_s"] = self.train_seconds
             self.record(stats, started, session_start)

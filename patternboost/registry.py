@@ -10,6 +10,7 @@ import sys
 from patternboost.config import coerce, field_types
 from patternboost.errors import UserError
 from patternboost.problem import Problem, check_contract
+from patternboost.tasks import check_task_contract, is_task
 
 ENTRY_POINT_GROUP = "patternboost.problems"
 
@@ -88,7 +89,7 @@ def load_problem(spec, **params):
         raise
     except (ValueError, TypeError) as exc:
         raise UserError(f"{label}: {exc}") from exc
-    check_contract(problem, label)
+    (check_task_contract if is_task(problem) else check_contract)(problem, label)
     return problem
 
 
