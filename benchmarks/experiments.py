@@ -90,13 +90,14 @@ def main():
     parser.add_argument("--scale", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--arms", nargs="*", help="only these arms")
     parser.add_argument("--set", action="append", default=[], help="extra setting for every arm, as for run")
+    parser.add_argument("--rounds", help="override the scale's rounds (a shorter check)")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
     if args.list or not args.experiment:
         for name, spec in EXPERIMENTS.items():
             print(f"{name:<24} {spec['task']:<15} arms: {', '.join(spec['arms'])}")
         return
-    extra = [x for item in args.set for x in ("--set", item)]
+    extra = [x for item in args.set for x in ("--set", item)] + (["--rounds", args.rounds] if args.rounds else [])
     rows = []
     for arm in args.arms or EXPERIMENTS[args.experiment]["arms"]:
         rows.append(run_arm(args.experiment, args.scale, arm, extra))

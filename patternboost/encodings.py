@@ -21,6 +21,8 @@ import numbers
 import operator
 import re
 
+import numpy as np
+
 SIGNS = ("+", "-")
 SCHEMES = ("P10", "P1000", "B1999", "FP15")
 # Tokens per number at any precision p; P10 spends one token per decimal digit.
@@ -173,6 +175,30 @@ class FloatEncoding(Encoding):
         if exponent < -self.max_exponent:
             return 0, 0
         return (mantissa if number > 0 else -mantissa), exponent
+
+    def split_array(self, values):
+        """(signed mantissas, exponents) of a numpy array at once: what encode() writes, for batches.
+
+        Rounds with floating-point arithmetic, so a value within about 1e-15 (relative) of a rounding boundary can
+        round the other way than encode(); the result is still a valid encoding of the value."""
+        x = np.asarray(values, dtype=np.float64)
+        if not np.isfinite(x).all():
+            raise ValueError("NaN or infinite value")
+        magnitude, low = np.abs(x), 10 ** (self.precision - 1)
+        nonzero = magnitude > 0
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # subnormals: 10^e underflows; they flush to 0 below
+            exponent = np.zeros(x.shape, dtype=np.int64)
+            exponent[nonzero] = np.floor(np.log10(magnitude[nonzero])).astype(np.int64) - (self.precision - 1)
+            mantissa = np.rint(magnitude / np.power(10.0, exponent)).astype(np.int64)
+            for _ in range(2):  # log10 can be off by one next to a power of ten
+                high, small = mantissa >= 10 * low, nonzero & (mantissa < low)
+                exponent += high.astype(np.int64) - small.astype(np.int64)
+                mantissa = np.where(high | small, np.rint(magnitude / np.power(10.0, exponent)), mantissa).astype(np.int64)
+        if (exponent[nonzero] > self.max_exponent).any():
+            raise ValueError(f"a value is too large for exponents up to {self.max_exponent}")
+        under = ~nonzero | (exponent < -self.max_exponent)
+        mantissa[under], exponent[under] = 0, 0
+        return np.where(x < 0, -mantissa, mantissa), exponent
 
     def _normalised_mantissas(self):
         low, high = 10 ** (self.precision - 1), 10**self.precision

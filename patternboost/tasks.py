@@ -77,9 +77,9 @@ def check_pairs(label, what, pairs, task, count=None):
         raise UserError(f"{label}: {what} returned {len(prompts)} prompts and {len(answers)} answers"
                         + ("" if count is None else f", expected {count} of each"))
     for kind, arrays, limit in (("prompt", prompts, task.max_prompt), ("answer", answers, task.max_answer)):
-        lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
-        if len(lengths) and (lengths.max() > limit or lengths.min() < 1):
-            bad = lengths.max() if lengths.max() > limit else lengths.min()
+        sizes = lengths(arrays)
+        if len(sizes) and (sizes.max() > limit or sizes.min() < 1):
+            bad = sizes.max() if sizes.max() > limit else sizes.min()
             raise UserError(f"{label}: {what} gave a {kind} of {bad} tokens; {kind}s must have 1 .. {limit} "
                             f"(max_{kind})")
         if not len(arrays):
@@ -93,16 +93,22 @@ def check_pairs(label, what, pairs, task, count=None):
 
 
 def frame(prompts, answers, width):
-    """Pairs -> model rows BOS prompt EOS answer EOS PAD..., `width` wide."""
-    rows = np.full((len(prompts), width), tokens.PAD, dtype=np.int64)
+    """Pairs -> model rows BOS prompt EOS answer EOS PAD..., `width` wide (vectorised: no loop over pairs)."""
+    count = len(prompts)
+    rows = np.full((count, width), tokens.PAD, dtype=np.int64)
     rows[:, 0] = tokens.BOS
-    for row, prompt, answer in zip(rows, prompts, answers):
-        split = len(prompt) + 1
-        row[1:split] = np.asarray(prompt) + tokens.N_SPECIAL
-        row[split] = tokens.EOS
-        row[split + 1 : split + 1 + len(answer)] = np.asarray(answer) + tokens.N_SPECIAL
-        row[split + 1 + len(answer)] = tokens.EOS
+    prompt_lengths, answer_lengths = lengths(prompts), lengths(answers)
+    for arrays, sizes, first in ((prompts, prompt_lengths, 1), (answers, answer_lengths, prompt_lengths + 2)):
+        owner = np.repeat(np.arange(count), sizes)
+        offset = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        rows[owner, np.broadcast_to(first, (count,))[owner] + offset] = np.concatenate(arrays) + tokens.N_SPECIAL
+    rows[np.arange(count), prompt_lengths + 1] = tokens.EOS
+    rows[np.arange(count), prompt_lengths + answer_lengths + 2] = tokens.EOS
     return rows
+
+
+def lengths(arrays):
+    return np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
 
 
 def prompt_rows(prompts):

@@ -366,3 +366,12 @@ def test_vocabulary_rejects_unknown_symbols(symbol):
 def test_vocabulary_rejects_bad_ids(token_id):
     with pytest.raises(ValueError):
         Vocabulary(["a", "b", "c"]).symbol_of(token_id)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(SCHEMES), st.integers(1, 6),
+       st.lists(st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False), min_size=1, max_size=20))
+def test_split_array_agrees_with_encode(scheme, precision, values):
+    encoding = FloatEncoding(scheme, precision, 30)
+    mantissas, exponents = encoding.split_array(np.array(values))
+    assert [encoding._split(v) for v in values] == list(zip(mantissas.tolist(), exponents.tolist()))

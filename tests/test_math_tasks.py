@@ -145,3 +145,15 @@ def test_eigenvalue_answers_and_tolerance_metrics():
     assert set(metrics["accuracy_by_condition"].values()) == {0.0}
     short = [a[:-3] for a in answers]
     assert task.evaluate({"test": (prompts, answers, short, [True] * 30)})["unparsable"] == 30
+
+
+@pytest.mark.parametrize("scheme", ["P10", "P1000", "B1999", "FP15"])
+def test_eigenvalue_batches_match_the_value_by_value_encoding(scheme):
+    task = load_problem("eigenvalues", encoding=scheme, size=3)
+    matrices = task.draw(40, 3)
+    prompts, answers = task.encode(matrices)
+    for matrix, prompt, answer in zip(matrices, prompts, answers):
+        symbols = task.matrix.encode(matrix)
+        assert prompt.tolist() == task.vocab.to_ids(symbols)
+        written = np.array(task.matrix.decode_all(symbols))
+        assert answer.tolist() == task.vocab.to_ids(task.vector.encode(np.linalg.eigvalsh(written)[::-1]))

@@ -1,0 +1,107 @@
+"""A math task's training throughput: data generation against training consumption, and the engine's Trainer
+against a plain nanoGPT-style loop on the same model and batches.
+
+For each task, at its recommended engine settings (plus --set):
+  generation   examples/s of the whole batch path the loop runs each step: task.examples() through framing and
+               the answer-only targets (data.make_source + tasks.training_batch), fresh data;
+  Trainer      the engine's Trainer, drawing (generating) its own batches inside the timing;
+  plain loop   forward, backward, AdamW on the same batches generated beforehand (outside its timing).
+The two trainings alternate in bouts, each from its own copy of one initial model. `generation / consumption` above
+1 means generation keeps ahead of training: Trainer time = generation time + plain time, roughly.
+
+    .venv/bin/python benchmarks/task_throughput.py gcd eigenvalues --steps 20 --bouts 3
+"""
+import argparse
+import copy
+import time
+
+import torch
+
+from patternboost import load_problem, tokens
+from patternboost.config import EngineConfig, apply_engine_settings, parse_set
+from patternboost.data import make_source
+from patternboost.model import GPT, GPTConfig
+from patternboost.tasks import FramedPairs, sequence_width, training_batch
+from patternboost.train import Trainer
+
+TASKS = ["gcd", "modular_mul", "modular_add", "addition", "multiplication", "eigenvalues"]
+
+
+def plain_loop(model, optimizer, batches, device):
+    model.train()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")  # as the Trainer
+    for inputs, targets in batches:
+        with autocast:
+            _, loss = model(inputs.to(device), targets.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(name, settings, steps, bouts, device):
+    problem_params, engine_settings = parse_set(settings)
+    task = load_problem(name, **problem_params)
+    config = EngineConfig()
+    apply_engine_settings(config, task.settings)
+    apply_engine_settings(config, engine_settings)
+    source = make_source(FramedPairs(task, name), config.data, config.train.batch_size, seed=0)
+
+    def batches(step):
+        return training_batch(source(step))
+
+    start = time.perf_counter()
+    generated = [batches(s) for s in range(steps)]
+    generation = steps * config.train.batch_size / (time.perf_counter() - start)
+
+    model_settings = {k: v for k, v in vars(config.model).items() if k != "context"}
+    torch.manual_seed(0)
+    base = GPT(GPTConfig(vocab_size=task.vocab_size + tokens.N_SPECIAL, block_size=sequence_width(task),
+                         **model_settings))
+    engine_model, plain_model = copy.deepcopy(base).to(device), copy.deepcopy(base).to(device)
+    trainer = Trainer(engine_model, config.train, device)
+    optimizer = plain_model.optimizer(config.train.lr, config.train.weight_decay)
+    plain_loop(plain_model, optimizer, generated[:2], device)  # warm-up, untimed: first calls allocate
+    trainer.train(batches, 0, 2)
+    seconds, token_count, step = {"Trainer": 0.0, "plain": 0.0}, 0, 2
+    for _ in range(bouts):
+        generated = [batches(s) for s in range(step, step + steps)]
+        token_count += sum(inputs.numel() for inputs, _ in generated)
+        start = time.perf_counter()
+        plain_loop(plain_model, optimizer, generated, device)
+        seconds["plain"] += time.perf_counter() - start
+        start = time.perf_counter()
+        trainer.train(batches, step, step + steps)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds["Trainer"] += time.perf_counter() - start
+        step += steps
+    consumption = (step - 2) * config.train.batch_size / seconds["plain"]
+    return {"task": name, "batch": config.train.batch_size, "width": sequence_width(task),
+            "generation_examples_s": generation, "consumption_examples_s": consumption,
+            "trainer_tokens_s": token_count / seconds["Trainer"], "plain_tokens_s": token_count / seconds["plain"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tasks", nargs="*", default=TASKS)
+    parser.add_argument("--set", action="append", default=[], help="task parameter or engine setting")
+    parser.add_argument("--steps", type=int, default=20, help="steps per bout")
+    parser.add_argument("--bouts", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    print(f"{device}, {torch.get_num_threads()} torch threads, {args.bouts} alternating bouts of {args.steps} steps")
+    print(f"{'task':<15} {'batch x width':>13} {'generated/s':>12} {'consumed/s':>11} {'gen/cons':>9} "
+          f"{'Trainer tok/s':>14} {'plain tok/s':>12} {'Trainer/plain':>14}")
+    for name in args.tasks:
+        r = measure(name, args.set, args.steps, args.bouts, device)
+        print(f"{name:<15} {r['batch']:>6} x {r['width']:<4} {r['generation_examples_s']:>12,.0f} "
+              f"{r['consumption_examples_s']:>11,.0f} {r['generation_examples_s'] / r['consumption_examples_s']:>9.1f} "
+              f"{r['trainer_tokens_s']:>14,.0f} {r['plain_tokens_s']:>12,.0f} "
+              f"{r['trainer_tokens_s'] / r['plain_tokens_s']:>14.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
