@@ -15,10 +15,13 @@ set, or S). In fresh, each example of a batch is a primer (uniform among them) w
 priming works by repeating a few long examples, and unlimited data has no epoch to set their rate, so it is stated.
 
 All randomness is counter-based (SeedSequence([seed, stream, index])), so a resumed run needs only the step; the
-finite set is generated lazily, on first use, and regenerates identically.
+finite set is generated lazily, on first use, and regenerates identically. For the same reason the fresh examples
+of the coming steps can be generated ahead, in worker processes (Prefetcher), without changing any batch.
 """
+import concurrent.futures
 import dataclasses
 import functools
+import multiprocessing
 import numbers
 
 import numpy as np
@@ -46,6 +49,7 @@ class DataConfig:
     repeated_prob: float = 0.25  # two_set: chance an example is drawn from S (Int2Int default)
     primers: int = 0  # long examples from generate_long(), for priming
     primer_prob: float = 0.0  # fresh with primers: chance an example is a primer
+    workers: int = -1  # processes generating fresh data ahead of training; -1 = auto (0 on CPU, up to 8 on GPU)
 
     def __post_init__(self):
         self.validate()
@@ -53,6 +57,8 @@ class DataConfig:
     def validate(self):
         if self.regime not in REGIMES:
             fail(f"data.regime must be fresh, budget or two_set, got {self.regime!r}")
+        if not isinstance(self.workers, numbers.Integral) or self.workers < -1:
+            fail(f"data.workers must be -1 (auto), 0 or a number of processes, got {self.workers!r}")
         for name in ("budget", "repeated_size", "primers"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
@@ -136,12 +142,13 @@ class DataSource:
             parts.append(check_rows(rows, self.config.primers, "generate_long()", parts[0] if parts else None))
         return np.concatenate(parts) if parts else None
 
-    def __call__(self, step):
+    def __call__(self, step, fresh=None):
+        """The batch of `step`; `fresh`: its fresh examples, already generated (by a Prefetcher)."""
         if not isinstance(step, numbers.Integral) or step < 0:
             fail(f"step must be a non-negative integer, got {step!r}")
         if self.config.regime == "budget":
             return self.finite_set[self.order(int(step))]
-        return self.mixed(int(step))
+        return self.mixed(int(step), fresh)
 
     def order(self, step):
         """budget: indices into finite_set of batch `step`, consecutive positions in the epochs' permutations."""
@@ -166,23 +173,35 @@ class DataSource:
         """The chance an example of a batch is drawn from the finite set (two_set, or fresh with primers)."""
         return self.config.repeated_prob if self.config.regime == "two_set" else self.config.primer_prob
 
-    def mixed(self, step):
+    def draws(self, step):
+        """two_set / fresh: which examples of batch `step` come from the finite set, and which members."""
+        if not self.repeat_prob:
+            return np.zeros(self.batch_size, dtype=bool), None
+        rng = np.random.default_rng(seed_sequence(self.seed, "mix", step))
+        drawn = rng.random(self.batch_size) < self.repeat_prob
+        return drawn, rng.integers(0, self.config.set_size, size=int(drawn.sum()))
+
+    def fresh_count(self, step):
+        """How many fresh examples batch `step` holds."""
+        return 0 if self.config.regime == "budget" else self.batch_size - int(self.draws(step)[0].sum())
+
+    def fresh(self, step, count):
+        return self.task.generate(count, derive(self.seed, "fresh", step))
+
+    def mixed(self, step, fresh=None):
         """two_set / fresh: each example is drawn from the finite set with probability repeat_prob, else fresh."""
-        drawn = np.zeros(self.batch_size, dtype=bool)
-        if self.repeat_prob:
-            rng = np.random.default_rng(seed_sequence(self.seed, "mix", step))
-            drawn = rng.random(self.batch_size) < self.repeat_prob
-            picks = rng.integers(0, self.config.set_size, size=int(drawn.sum()))
-        fresh = self.batch_size - int(drawn.sum())
-        if fresh == self.batch_size:
-            return check_rows(self.task.generate(fresh, derive(self.seed, "fresh", step)), fresh, "generate()")
+        drawn, picks = self.draws(step)
+        count = self.batch_size - int(drawn.sum())
+        if count and fresh is None:
+            fresh = self.fresh(step, count)
+        if count == self.batch_size:
+            return check_rows(fresh, count, "generate()")
         repeated = self.finite_set[picks]
-        if not fresh:
+        if not count:
             return repeated
         rows = np.empty((self.batch_size, *repeated.shape[1:]), dtype=repeated.dtype)
         rows[drawn] = repeated
-        rows[~drawn] = check_rows(self.task.generate(fresh, derive(self.seed, "fresh", step)), fresh, "generate()",
-                                  repeated)
+        rows[~drawn] = check_rows(fresh, count, "generate()", repeated)
         return rows
 
     def stats(self, step):
@@ -206,3 +225,48 @@ class DataSource:
         return stats | {"fresh": examples - repeated, "repeated": repeated, "distinct": examples - repeated + seen,
                         "repetitions": repeated / size if size else 0.0, "repetitions_min": None,
                         "repetitions_max": None, "exact": not prob}
+
+
+_worker_task = None  # the task of a Prefetcher's worker process
+
+
+def _start_worker(make_task):
+    global _worker_task
+    _worker_task = make_task()
+
+
+def _generate(count, seed):
+    return _worker_task.generate(count, seed)
+
+
+class Prefetcher:
+    """source(step) with the fresh examples of the next `depth` steps generated ahead in `workers` processes.
+
+    Batches are the same as the source's own: a step's fresh examples come from the same seed, whoever generates
+    them. Workers build their own task with make_task() (a picklable factory), so a task need not be picklable;
+    they start by spawning, which is safe in a process that already runs torch threads."""
+
+    def __init__(self, source, make_task, workers, depth=None):
+        self.source, self.depth, self.pending = source, depth or 2 * workers, {}
+        self.pool = concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+            initargs=(make_task,))
+
+    def __call__(self, step):
+        for stale in [s for s in self.pending if not step <= s < step + self.depth]:
+            future = self.pending.pop(stale)
+            if future:
+                future.cancel()
+        for ahead in range(step, step + self.depth):
+            if ahead not in self.pending:
+                count = self.source.fresh_count(ahead)  # 0 in budget: nothing to generate
+                self.pending[ahead] = count and self.pool.submit(_generate, count,
+                                                                  derive(self.source.seed, "fresh", ahead))
+        future = self.pending.pop(step)
+        return self.source(step, fresh=future.result() if future else None)
+
+    def stats(self, step):
+        return self.source.stats(step)
+
+    def close(self):
+        self.pool.shutdown(wait=False, cancel_futures=True)

@@ -17,23 +17,26 @@ import dataclasses
 import functools
 import logging
 import math
+import os
 import time
 
 import numpy as np
 import torch
 
 from patternboost import tokens
-from patternboost.data import make_source
+from patternboost.data import Prefetcher, make_source
 from patternboost.errors import UserError
 from patternboost.model import GPT, GPTConfig
 from patternboost.pool import ElitePool
 from patternboost.problem import _call, check_batch, check_decoded, check_scores, check_sequences
+from patternboost.registry import PLUGIN_PREFIX
 from patternboost.report import scalars, write_report
 from patternboost.sample import greedy, sample_in_batches
 from patternboost.tasks import (
     FramedPairs,
     check_metrics,
     check_pairs,
+    framed_task,
     is_task,
     prompt_rows,
     sequence_width,
@@ -168,8 +171,22 @@ class Loop:
 
     @functools.cached_property
     def data_source(self):
-        return make_source(FramedPairs(self.problem, self.label), self.config.data, self.config.train.batch_size,
-                           stage_seed(self.seed, 0, "data"))
+        source = make_source(FramedPairs(self.problem, self.label), self.config.data, self.config.train.batch_size,
+                             stage_seed(self.seed, 0, "data"))
+        workers = self.config.data.workers
+        if workers == -1:  # a GPU trains faster than one process generates; on CPU the cores are training's
+            workers = 0 if self.device.type == "cpu" else min(8, max(1, (os.cpu_count() or 2) - 1))
+        if not workers:
+            return source
+        cls = type(self.problem)  # workers import it; a file plugin only its spec can load again
+        spec = self.label if cls.__module__.startswith(PLUGIN_PREFIX) else cls
+        factory = functools.partial(framed_task, spec, dataclasses.asdict(self.problem.params), self.label)
+        return Prefetcher(source, factory, workers)
+
+    def close_data(self):
+        source = self.__dict__.pop("data_source", None)
+        if hasattr(source, "close"):
+            source.close()
 
     @functools.cached_property
     def test_sets(self):
@@ -312,6 +329,12 @@ class Loop:
 
     def run_rounds(self, progress=lambda *a: None):
         """Run until a stop condition; returns why it stopped."""
+        try:
+            return self.rounds(progress)
+        finally:
+            self.close_data()
+
+    def rounds(self, progress):
         session_start = time.time()
         if self.config.loop.time_limit:
             self.stop.deadline = session_start + self.config.loop.time_limit

@@ -13,6 +13,7 @@ from patternboost.problem import Problem, check_contract
 from patternboost.tasks import check_task_contract, is_task
 
 ENTRY_POINT_GROUP = "patternboost.problems"
+PLUGIN_PREFIX = "patternboost_plugin_"  # module names of problems loaded from a file
 
 
 def entry_points():
@@ -23,7 +24,7 @@ def entry_points():
 def _load_file(path, label):
     if not os.path.isfile(path):
         raise UserError(f"{label}: no such file {path}")
-    module_name = "patternboost_plugin_" + os.path.splitext(os.path.basename(path))[0]
+    module_name = PLUGIN_PREFIX + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses and pickling look modules up here

@@ -160,6 +160,13 @@ def parsed(predictions, ended, parse):
     return values
 
 
+def framed_task(spec, params, label):
+    """FramedPairs of a task built afresh from its spec (or class) and parameters: for worker processes."""
+    from patternboost.registry import load_problem  # the registry imports this module
+
+    return FramedPairs(load_problem(spec, **params), label)
+
+
 def check_metrics(label, metrics):
     if not isinstance(metrics, dict) or "accuracy" not in metrics:
         raise UserError(f"{label}: evaluate() must return a dict with an 'accuracy' entry")

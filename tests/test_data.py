@@ -194,3 +194,15 @@ def test_bad_sources_and_task_outputs_raise():
     wide.generate_long = lambda count, seed: np.zeros((count, 5), np.int64)
     with pytest.raises(ValueError, match=r"generate_long\(\) returned examples of shape \(5,\)"):
         make_source(wide, DataConfig(regime="budget", budget=10, primers=2), 4, seed=0)(0)
+
+
+def test_a_prefetcher_gives_the_source_batches_in_any_order():
+    """Fresh examples generated ahead in worker processes change no batch."""
+    for config in CONFIGS:
+        source = make_source(Task(), config, 16, seed=7)
+        prefetched = data.Prefetcher(make_source(Task(), config, 16, seed=7), Task, workers=2)
+        try:
+            for step in [0, 1, 2, 9, 3, 3]:  # forward, a jump, back: stale work is dropped
+                assert keys(prefetched(step)) == keys(source(step))
+        finally:
+            prefetched.close()

@@ -162,3 +162,12 @@ def test_bad_task_input_is_one_line_and_exit_2(tmp_path, args, message):
     code, _out, err = run_cli("run", *args, "--run-dir", str(tmp_path / "run"))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run").exists()
+
+
+def test_data_workers_change_no_batch(tmp_path):
+    alone = make_loop(str(tmp_path / "alone"), **{"loop.rounds": 1, "data.workers": 0})
+    helped = make_loop(str(tmp_path / "helped"), **{"loop.rounds": 1, "data.workers": 2})
+    assert alone.run_rounds() == helped.run_rounds() == "completed round 1"
+    assert "data_source" not in helped.__dict__  # the worker pool is shut down with the run
+    for name, tensor in alone.model.state_dict().items():
+        assert torch.equal(tensor, helped.model.state_dict()[name]), name
