@@ -19,6 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "experiments.jsonl")
 
+LENGTH_METRICS = ["accuracy", "accuracy_beyond", "generalizes_to", "accuracy_by_length", "token_accuracy_by_length"]
 # scale -> settings shared by every arm; arm -> its own settings. Equal steps: rounds x train.steps.
 EXPERIMENTS = {
     "gcd_operands": {  # (a) log-uniform vs uniform operands
@@ -44,15 +45,14 @@ EXPERIMENTS = {
                  "two_set": ["--set", "data.regime=two_set", "--set", "data.repeated_size=20000",
                              "--set", "data.repeated_prob=0.25"]}},
     "addition_positions": {  # (d) train <= 5 digits, test to 15: relative vs absolute positions
-        "task": "addition", "metrics": ["accuracy", "accuracy_beyond", "generalizes_to", "accuracy_by_length"],
+        "task": "addition", "metrics": LENGTH_METRICS,
         "cpu": ["--rounds", "6", "--set", "train.steps=500", "--set", "test_per_length=100"],
         "gpu": ["--rounds", "20", "--set", "train.steps=5000", "--set", "model.n_embd=256",
                 "--set", "test_per_length=1000"],
         "arms": {"alibi": ["--set", "model.position=alibi"], "rope": ["--set", "model.position=rope"],
                  "learned": ["--set", "model.position=learned"]}},
     "multiplication_priming": {  # (e) 5x3 training with and without primers, longer first operands
-        "task": "multiplication", "metrics": ["accuracy", "accuracy_beyond", "generalizes_to",
-                                              "accuracy_by_length"],
+        "task": "multiplication", "metrics": LENGTH_METRICS,
         "cpu": ["--rounds", "6", "--set", "train.steps=500", "--set", "test_digits=15",
                 "--set", "test_per_length=50", "--set", "data.regime=budget", "--set", "data.budget=50000"],
         "gpu": ["--rounds", "40", "--set", "train.steps=5000", "--set", "model.n_embd=256", "--set", "test_digits=35",

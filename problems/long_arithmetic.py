@@ -33,6 +33,13 @@ def random_numbers(rng, lengths, base):
     return numbers
 
 
+def token_accuracy(prediction, answer):
+    """Share of the answer's tokens that the prediction has right, position by position (missing ones wrong):
+    shows how far a too-short or partly wrong answer got."""
+    shared = min(len(prediction), len(answer))
+    return float(np.sum(np.asarray(prediction[:shared]) == np.asarray(answer[:shared]))) / len(answer)
+
+
 class LongArithmetic(Task):
     """Base: subclasses set the operation and the second operand's length."""
 
@@ -80,18 +87,20 @@ class LongArithmetic(Task):
                 for n in range(1, p.test_digits + 1)}
 
     def evaluate(self, results):
-        p, by_length, bad = self.params, {}, 0
+        p, by_length, digits, bad = self.params, {}, {}, 0
         for n in range(1, p.test_digits + 1):
             _, answers, predictions, ended = results[f"length_{n}"]
             values = self.tokens.values(predictions, ended, p.reverse)
             by_length[str(n)] = exact_accuracy(values, [self.tokens.parse(a, p.reverse) for a in answers])
+            digits[str(n)] = float(np.mean([token_accuracy(x, a) for x, a in zip(predictions, answers)]))
             bad += unparsable(values)
         accuracies = list(by_length.values())
         reached = next((n for n, a in enumerate(accuracies) if a < GENERALIZED_AT), len(accuracies))
         beyond = accuracies[p.train_digits:]
         return {"accuracy": float(np.mean(accuracies[: p.train_digits])),
                 "accuracy_beyond": float(np.mean(beyond)) if beyond else None,
-                "generalizes_to": reached, "accuracy_by_length": by_length, "unparsable": bad}
+                "generalizes_to": reached, "accuracy_by_length": by_length, "token_accuracy_by_length": digits,
+                "unparsable": bad}
 
 
 class Addition(LongArithmetic):

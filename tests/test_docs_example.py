@@ -7,10 +7,10 @@ import re
 from tests.conftest import ROOT, run_cli
 
 
-def readme_plugin():
+def readme_plugin(marker="plugin-example"):
     with open(os.path.join(ROOT, "docs", "writing-a-problem.md")) as f:
         text = f.read()
-    return re.search(r"<!-- plugin-example -->\n```python\n(.*?)```", text, re.DOTALL).group(1)
+    return re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", text, re.DOTALL).group(1)
 
 
 def test_readme_plugin_runs_end_to_end(tmp_path):
@@ -29,3 +29,17 @@ def test_readme_plugin_runs_end_to_end(tmp_path):
     assert len(sums) == len(set(sums)) and len(chosen) == best["score"] >= 6
     code, out, _ = run_cli("resume", run_dir, "--rounds", "2")
     assert code == 0 and "round 2: best" in out
+
+
+def test_docs_task_runs_end_to_end(tmp_path):
+    plugin = tmp_path / "sort.py"
+    plugin.write_text(readme_plugin("task-example"))
+    run_dir = str(tmp_path / "run")
+    code, _out, err = run_cli("run", f"{plugin}:Sort", "--set", "length=4", "--set", "test_size=50",
+                             "--set", "data.regime=budget", "--set", "data.budget=500", "--set", "train.steps=5",
+                             "--set", "model.n_layer=1", "--rounds", "2", "--run-dir", run_dir)
+    assert code == 0, err
+    with open(os.path.join(run_dir, "report.json")) as f:
+        report = json.load(f)
+    assert 0 <= report["accuracy"] <= 1 and [h["step"] for h in report["history"]] == [5, 10]
+    assert report["run"]["data_stats"]["distinct"] == 500

@@ -122,7 +122,8 @@ def test_long_arithmetic_metrics_by_length():
     metrics = task.evaluate(results)
     assert metrics["accuracy_by_length"] == {"1": 1.0, "2": 1.0, "3": 1.0, "4": 0.0}
     assert metrics["accuracy"] == 1 and metrics["accuracy_beyond"] == 0.5 and metrics["generalizes_to"] == 3
-    assert metrics["unparsable"] == 3
+    assert metrics["unparsable"] == 3 and metrics["token_accuracy_by_length"]["4"] == 0
+    assert metrics["token_accuracy_by_length"]["3"] == 1
 
 
 def test_eigenvalue_answers_and_tolerance_metrics():
