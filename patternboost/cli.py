@@ -109,14 +109,20 @@ def resolved_config(args):
     if args.device:
         engine.loop.device = args.device
     engine.validate()
-    check_context(problem, engine, spec)
+    check_engine(problem, engine, spec)
     seed = args.seed if args.seed is not None else cfg.coerce("seed", data.get("seed", 0), int)
     return {"seed": seed,
             "problem": {"spec": absolute_spec(spec), "params": dataclasses.asdict(problem.params)},
             **cfg.to_dict(engine), "versions": versions()}, problem
 
 
-def check_context(problem, engine, label):
+def check_engine(problem, engine, label):
+    """What depends on both the problem and the engine settings, before a run directory exists."""
+    task = is_task(problem)
+    if not task and engine.data != cfg.DataConfig():
+        raise UserError(f"{label}: [data] settings apply to tasks only (input -> output problems)")
+    if task and engine.data.primers and not callable(getattr(problem, "long_examples", None)):
+        raise UserError(f"{label}: data.primers needs long examples, and this task has no long_examples()")
     needed, context = sequence_width(problem), engine.model.context
     if context and needed > context:
         what = "prompt, answer and 3 framing tokens" if is_task(problem) else "max_length and 2 framing tokens"
@@ -298,7 +304,10 @@ def show_report(run, args):
     with open(path) as f:
         print(f.read(), end="")
     if args.png:  # the accuracy curve; the other plots lie beside it, report-*.png
-        shutil.copyfile(run.file("report-history.png"), args.png)
+        try:
+            shutil.copyfile(run.file("report-history.png"), args.png)
+        except OSError as exc:
+            raise UserError(f"cannot write {args.png}: {exc.strerror}") from exc
         print(f"picture written to {args.png}")
     return 0
 

@@ -185,8 +185,11 @@ class DataSource:
         """How many fresh examples batch `step` holds."""
         return 0 if self.config.regime == "budget" else self.batch_size - int(self.draws(step)[0].sum())
 
+    def fresh_seed(self, step):
+        return derive(self.seed, "fresh", step)
+
     def fresh(self, step, count):
-        return self.task.generate(count, derive(self.seed, "fresh", step))
+        return self.task.generate(count, self.fresh_seed(step))
 
     def mixed(self, step, fresh=None):
         """two_set / fresh: each example is drawn from the finite set with probability repeat_prob, else fresh."""
@@ -260,8 +263,7 @@ class Prefetcher:
         for ahead in range(step, step + self.depth):
             if ahead not in self.pending:
                 count = self.source.fresh_count(ahead)  # 0 in budget: nothing to generate
-                self.pending[ahead] = count and self.pool.submit(_generate, count,
-                                                                  derive(self.source.seed, "fresh", ahead))
+                self.pending[ahead] = count and self.pool.submit(_generate, count, self.source.fresh_seed(ahead))
         future = self.pending.pop(step)
         return self.source(step, fresh=future.result() if future else None)
 

@@ -208,7 +208,7 @@ class Loop:
                 progress(f"evaluate {name}", len(predictions), len(rows))
             results[name] = (prompts, answers, predictions, ended)
         metrics = check_metrics(self.label, _call(self.label, "evaluate()", self.problem.evaluate, results))
-        return {"metrics": metrics, "mean_score": metrics["accuracy"], "eval_s": round(time.time() - started, 2)}
+        return {"metrics": metrics, "eval_s": round(time.time() - started, 2)}
 
     def sample_phase(self, progress):
         cfg, started = self.config.sample, time.time()
@@ -356,12 +356,14 @@ class Loop:
                         self.checkpoint()
                         return f"{self.stop.why()} in round {self.round} at training step {self.train_step}; checkpointed"
                     self.phase = "evaluate" if self.task else "sample"
+                    if self.task:  # evaluating can take a while, and a plugin's evaluate() can fail: keep the training
+                        self.checkpoint()
                 stats = (self.evaluate_phase if self.task else self.sample_phase)(progress)
                 if stats is None:
                     self.elapsed += time.time() - started
                     self.checkpoint()
-                    return (f"{self.stop.why()} in round {self.round} while {self.phase[:-1]}ing; "
-                            "checkpointed after training")
+                    doing = "evaluating" if self.task else "sampling"
+                    return f"{self.stop.why()} in round {self.round} while {doing}; checkpointed after training"
                 stats["train_loss"] = float(np.mean(self.losses)) if self.losses else None
                 stats["train_s"] = self.train_seconds
             self.record(stats, started, session_start)

@@ -115,6 +115,7 @@ def save(figure, path):
     try:
         figure.tight_layout()
         figure.savefig(temporary, dpi=100)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the report is for reading
         os.replace(temporary, path)
     finally:
         plt.close(figure)

@@ -22,6 +22,7 @@ the answer and its closing EOS only. A task is recognised by its examples() meth
 import dataclasses
 import json
 import numbers
+import re
 import typing
 
 import numpy as np
@@ -72,7 +73,9 @@ def check_pairs(label, what, pairs, task, count=None):
     """(prompts, answers): equal-length lists of 1-D integer token arrays that fit the task's limits."""
     if not isinstance(pairs, tuple) or len(pairs) != 2:
         raise UserError(f"{label}: {what} must return a pair (prompts, answers)")
-    prompts, answers = pairs
+    prompts, answers = ([np.asarray(a) for a in arrays] for arrays in pairs)
+    if any(a.ndim != 1 for a in (*prompts, *answers)):
+        raise UserError(f"{label}: {what} must give prompts and answers as 1-D token arrays")
     if len(prompts) != len(answers) or (count is not None and len(prompts) != count):
         raise UserError(f"{label}: {what} returned {len(prompts)} prompts and {len(answers)} answers"
                         + ("" if count is None else f", expected {count} of each"))
@@ -101,7 +104,8 @@ def frame(prompts, answers, width):
     for arrays, sizes, first in ((prompts, prompt_lengths, 1), (answers, answer_lengths, prompt_lengths + 2)):
         owner = np.repeat(np.arange(count), sizes)
         offset = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        rows[owner, np.broadcast_to(first, (count,))[owner] + offset] = np.concatenate(arrays) + tokens.N_SPECIAL
+        values = np.concatenate(arrays).astype(np.int64)  # small dtypes would wrap into the special tokens
+        rows[owner, np.broadcast_to(first, (count,))[owner] + offset] = values + tokens.N_SPECIAL
     rows[np.arange(count), prompt_lengths + 1] = tokens.EOS
     rows[np.arange(count), prompt_lengths + answer_lengths + 2] = tokens.EOS
     return rows
@@ -172,6 +176,9 @@ def check_metrics(label, metrics):
         raise UserError(f"{label}: evaluate() must return a dict with an 'accuracy' entry")
     if set(metrics) & {"run", "history"}:
         raise UserError(f"{label}: evaluate() must not name a metric 'run' or 'history' (the report uses them)")
+    if not all(isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_.%-]+", name) for name in metrics):
+        raise UserError(f"{label}: evaluate() metric names must be letters, digits and _ . % - (they name plot "
+                        f"files), got {sorted(map(str, metrics))}")
     accuracy = metrics["accuracy"]
     if not isinstance(accuracy, numbers.Real) or not 0 <= accuracy <= 1:
         raise UserError(f"{label}: evaluate() gave accuracy {accuracy!r}, expected a number in [0, 1]")
@@ -200,7 +207,8 @@ def probe_task(task, label):
     if accuracy != 1:
         raise UserError(f"{label}: evaluate() of the true answers gives accuracy {accuracy:g}, not 1")
     rng = np.random.default_rng(0)
-    for garbage in (lambda: np.zeros(0, dtype=np.int64), lambda: rng.integers(0, task.vocab_size,
-                                                                                task.max_answer + 1)):
-        wrong = {name: (p, a, [garbage() for _ in a], [False] * len(a)) for name, (p, a) in sets.items()}
-        check_metrics(label, _call(label, "evaluate() of malformed predictions", task.evaluate, wrong))
+    for closed in (False, True):  # cut off, or ended with EOS and so parsed
+        for garbage in (lambda: np.zeros(0, dtype=np.int64),
+                        lambda: rng.integers(0, task.vocab_size, rng.integers(1, task.max_answer + 2))):
+            wrong = {name: (p, a, [garbage() for _ in a], [closed] * len(a)) for name, (p, a) in sets.items()}
+            check_metrics(label, _call(label, "evaluate() of malformed predictions", task.evaluate, wrong))

@@ -41,8 +41,8 @@ class Eigenvalues(Task):
         p = self.params
         if not 1 <= p.size <= 20:
             raise ValueError(f"size must be in 1 .. 20, got {p.size}")
-        if not 0 < p.max_entry <= 1e6:
-            raise ValueError(f"max_entry must be in (0, 1e6], got {p.max_entry}")
+        if not 1e-6 <= p.max_entry <= 1e6:  # 3-digit numbers with exponents -10 .. 10
+            raise ValueError(f"max_entry must be in [1e-6, 1e6], got {p.max_entry}")
         if not 0 < p.tolerance < 1:
             raise ValueError(f"tolerance must be in (0, 1), got {p.tolerance}")
         if p.test_size < 1:

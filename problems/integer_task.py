@@ -56,7 +56,7 @@ class IntegerTokens:
     def parse(self, tokens, reverse=False):
         """Exactly one integer -> its value; ValueError otherwise (IntegerEncoding.decode_all on ids)."""
         tokens = np.asarray(tokens)
-        if len(tokens) < 2 or tokens[0] > 1 or (tokens[1:] < 2).any() or (tokens[1:] >= self.base + 2).any():
+        if len(tokens) < 2 or tokens[0] not in (0, 1) or (tokens[1:] < 2).any() or (tokens[1:] >= self.base + 2).any():
             raise ValueError("not one integer")
         value = 0
         for digit in (tokens[:0:-1] if reverse else tokens[1:]):

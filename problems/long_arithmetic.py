@@ -144,7 +144,7 @@ class Multiplication(LongArithmetic):
     name = "multiplication"
 
     def __init__(self, params=None):
-        if (params.second_digits if params else 3) < 1:
+        if (params or self.Params()).second_digits < 1:
             raise ValueError("second_digits must be at least 1")
         super().__init__(params)
 

@@ -38,7 +38,7 @@ def test_integer_tokens_agree_with_the_encoding(base, values):
 
 def test_integer_parse_rejects_what_is_not_one_integer():
     tokens = IntegerTokens(10)
-    for bad in ([], [0], [2, 3], [0, 3, 1, 4], [0, 12]):
+    for bad in ([], [0], [2, 3], [0, 3, 1, 4], [0, 12], [-2, 5], [0, -1]):
         with pytest.raises(ValueError):
             tokens.parse(np.array(bad, dtype=np.int64))
 

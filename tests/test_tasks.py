@@ -82,6 +82,8 @@ class Broken(Reverse):
             metrics["accuracy"] = 0.5
         if self.fault == "reserved":
             metrics["history"] = []
+        if self.fault == "slash":
+            metrics["a/b"] = {"1": 0.5}
         return metrics
 
 
@@ -91,6 +93,7 @@ class Broken(Reverse):
     ("crash", "evaluate() of malformed predictions raised IndexError: empty prediction"),
     ("lenient", "evaluate() of the true answers gives accuracy 0.5, not 1"),
     ("reserved", "must not name a metric 'run' or 'history'"),
+    ("slash", "metric names must be letters, digits"),
 ])
 def test_probe_names_the_fault_in_one_line(fault, message):
     task = Broken()
@@ -157,6 +160,8 @@ def test_cli_runs_a_task_file_and_shows_its_report(tmp_path):
     (["addition", "--set", "test_digits=40", "--set", "model.context=64"], "sequences need 127 tokens"),
     (["gcd", "--set", "data.regime=budget", "--set", "data.budget=0"], "an empty budget"),
     (["addition", "--set", "train_digits=9", "--set", "test_digits=5"], "train_digits <= test_digits"),
+    (["gcd", "--set", "data.primers=5", "--set", "data.primer_prob=0.1"], "this task has no long_examples()"),
+    (["c4_free", "--set", "data.regime=budget", "--set", "data.budget=5"], "[data] settings apply to tasks only"),
 ])
 def test_bad_task_input_is_one_line_and_exit_2(tmp_path, args, message):
     code, _out, err = run_cli("run", *args, "--run-dir", str(tmp_path / "run"))
