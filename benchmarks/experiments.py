@@ -58,6 +58,14 @@ EXPERIMENTS = {
         "gpu": ["--rounds", "40", "--set", "train.steps=5000", "--set", "model.n_embd=256", "--set", "test_digits=35",
                 "--set", "test_per_length=1000", "--set", "data.regime=budget", "--set", "data.budget=5000000"],
         "arms": {"no_primers": [], "primers_50": ["--set", "data.primers=50"]}},
+    "multiplication_priming_5x1": {  # (e) at a size 2 CPU cores learn in minutes: 5x1 training, tests to 15x1
+        "task": "multiplication", "metrics": LENGTH_METRICS,
+        "cpu": ["--rounds", "6", "--set", "train.steps=500", "--set", "second_digits=1", "--set", "test_digits=15",
+                "--set", "test_per_length=50", "--set", "data.regime=budget", "--set", "data.budget=50000"],
+        "gpu": ["--rounds", "20", "--set", "train.steps=5000", "--set", "model.n_embd=256", "--set", "second_digits=1",
+                "--set", "test_digits=35", "--set", "test_per_length=1000", "--set", "data.regime=budget",
+                "--set", "data.budget=5000000"],
+        "arms": {"no_primers": [], "primers_50": ["--set", "data.primers=50"]}},
     "eigenvalues": {  # (f) 5x5 symmetric matrices at 5% tolerance
         "task": "eigenvalues", "metrics": ["accuracy", "tolerance_accuracy", "wrong_eigenvalues_right"],
         "cpu": ["--rounds", "6", "--set", "train.steps=500", "--set", "test_size=1000"],

@@ -11,7 +11,8 @@ is a function of k alone), then decode the test sets greedily and write the repo
 All randomness is counter-based: every stage draws its seed from
 (run seed, round, stage, chunk), so a resumed run repeats exactly what an
 uninterrupted one would have done. A checkpoint is written after every round,
-and on interrupt mid-round (the training step reached, or the start of sampling).
+on interrupt mid-round (the training step reached, or the start of sampling), and
+for a task after training, before its evaluation.
 """
 import dataclasses
 import functools
@@ -90,7 +91,7 @@ class Loop:
         self.trainer = Trainer(self.model, config.train, self.device)
         self.pool = ElitePool(config.loop.pool_size)
         self.round = 1 if self.task else 0
-        self.phase = "train"  # where round `round` resumes: train (at train_step) or sample
+        self.phase = "train"  # where round `round` resumes: train (at train_step), sample or evaluate
         self.train_step = 0
         self.temperature = config.sample.temperature
         self.best = None  # {"score", "round", "object"} of the verified best
