@@ -87,7 +87,7 @@ def check_pairs(label, what, pairs, task, count=None):
                             f"(max_{kind})")
         if not len(arrays):
             continue
-        flat = np.concatenate([np.asarray(a) for a in arrays])
+        flat = np.concatenate(arrays)
         if not np.issubdtype(flat.dtype, np.integer):
             raise UserError(f"{label}: {what} must give integer token arrays, got dtype {flat.dtype}")
         if flat.min() < 0 or flat.max() >= task.vocab_size:
