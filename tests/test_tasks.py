@@ -176,3 +176,18 @@ def test_data_workers_change_no_batch(tmp_path):
     assert "data_source" not in helped.__dict__  # the worker pool is shut down with the run
     for name, tensor in alone.model.state_dict().items():
         assert torch.equal(tensor, helped.model.state_dict()[name]), name
+
+
+def test_cli_resume_of_a_task_run_matches_a_straight_run(tmp_path):
+    path = os.path.join(ROOT, "tests", "test_tasks.py") + ":Reverse"
+    settings = [x for k, v in SETTINGS.items() if k != "loop.rounds" for x in ("--set", f"{k}={v}")]
+    settings += ["--set", "data.regime=two_set", "--set", "data.repeated_size=30"]
+    assert run_cli("run", path, "--run-dir", str(tmp_path / "straight"), *settings, "--rounds", "3")[0] == 0
+    assert run_cli("run", path, "--run-dir", str(tmp_path / "split"), *settings, "--rounds", "1")[0] == 0
+    code, out, err = run_cli("resume", str(tmp_path / "split"), "--rounds", "3")
+    assert code == 0 and "resumed" in out, err
+    straight, split = (json.loads((tmp_path / name / "report.json").read_text()) for name in ("straight", "split"))
+    drop = ("train_s", "eval_s", "elapsed_s", "session_s")
+    assert [{k: v for k, v in h.items() if k not in drop} for h in straight["history"]] == \
+        [{k: v for k, v in h.items() if k not in drop} for h in split["history"]]
+    assert len(straight["history"]) == 3
