@@ -99,12 +99,13 @@ class GCD(Task):
                 metrics["accuracy"] = exact_accuracy(values, truth)
                 metrics["unparsable"] = unparsable(values)
                 continue
-            by_gcd, modal = {}, {}
+            predicted = np.array([-1 if v is None else v for v in values], dtype=np.int64)  # -1: unparsable
+            truth, by_gcd, modal = np.array(truth), {}, {}
             for k in range(1, MAX_OUTCOME + 1):
-                mine = [v for v, t in zip(values, truth) if t == k]
-                by_gcd[str(k)] = float(np.mean([v == k for v in mine]))
-                found = [v for v in mine if v is not None]
-                modal[str(k)] = max(set(found), key=found.count) if found else None
+                mine = predicted[truth == k]
+                by_gcd[str(k)] = float(np.mean(mine == k))
+                found, counts = np.unique(mine[mine >= 0], return_counts=True)
+                modal[str(k)] = int(found[np.argmax(counts)]) if len(found) else None
             correct = [k for k in range(1, MAX_OUTCOME + 1) if by_gcd[str(k)] > self.params.correct_at]
             metrics |= {"correct_gcd": len(correct), "gcd_correct": correct, "outcome_accuracy": by_gcd,
                         "modal_prediction": modal, "outcomes_unparsable": unparsable(values)}
