@@ -38,6 +38,7 @@ class SampleConfig:
     min_unique: float = 0.5  # raise the temperature when fewer samples are unique
     temperature_step: float = 0.1
     max_temperature: float = 2.0
+    beam: int = 0  # tasks: answer test prompts by beam search of this width (0 = greedy, batched and faster)
 
 
 @dataclasses.dataclass
@@ -73,6 +74,8 @@ class EngineConfig:
             section, name = key.split(".")
             if getattr(getattr(self, section), name) < 1:
                 raise UserError(f"{key} must be at least 1")
+        if self.sample.beam < 0:
+            raise UserError("sample.beam must be 0 (greedy) or a beam width")
         if self.sample.temperature <= 0:
             raise UserError("sample.temperature must be positive")
         if self.model.context < 0:

@@ -32,7 +32,7 @@ from patternboost.pool import ElitePool
 from patternboost.problem import _call, check_batch, check_decoded, check_scores, check_sequences
 from patternboost.registry import PLUGIN_PREFIX
 from patternboost.report import scalars, write_report
-from patternboost.sample import greedy, sample_in_batches
+from patternboost.sample import beam_search, greedy, sample_in_batches
 from patternboost.tasks import (
     FramedPairs,
     check_metrics,
@@ -203,13 +203,22 @@ class Loop:
             for first in range(0, len(rows), size):
                 if self.stop():
                     return None
-                out, closed = greedy(self.model, rows[first:first + size], self.problem.max_answer + 1, self.device)
+                out, closed = self.answer(rows[first:first + size])
                 predictions += [answer - tokens.N_SPECIAL for answer in out]
                 ended += closed
                 progress(f"evaluate {name}", len(predictions), len(rows))
             results[name] = (prompts, answers, predictions, ended)
         metrics = check_metrics(self.label, _call(self.label, "evaluate()", self.problem.evaluate, results))
         return {"metrics": metrics, "eval_s": round(time.time() - started, 2)}
+
+    def answer(self, prompts):
+        """The model's answers to prompts (model tokens) and whether each ended with EOS: greedy, or the most
+        likely answer of a beam search (one prompt at a time)."""
+        max_new, width = self.problem.max_answer + 1, self.config.sample.beam
+        if not width:
+            return greedy(self.model, prompts, max_new, self.device)
+        beams = [beam_search(self.model, prompt, width, max_new, self.device) for prompt in prompts]
+        return [b[0][0] if b else np.zeros(0, dtype=np.int64) for b in beams], [bool(b) for b in beams]
 
     def sample_phase(self, progress):
         cfg, started = self.config.sample, time.time()

@@ -191,3 +191,16 @@ def test_cli_resume_of_a_task_run_matches_a_straight_run(tmp_path):
     assert [{k: v for k, v in h.items() if k not in drop} for h in straight["history"]] == \
         [{k: v for k, v in h.items() if k not in drop} for h in split["history"]]
     assert len(straight["history"]) == 3
+
+
+def test_beam_evaluation_of_width_one_answers_as_greedy(tmp_path):
+    loop = make_loop(str(tmp_path / "run"))
+    prompts = prompt_rows(loop.test_sets["test"][0])
+    greedy_answers, greedy_ended = loop.answer(prompts)
+    loop.config.sample.beam = 1
+    beam_answers, beam_ended = loop.answer(prompts)
+    assert beam_ended == greedy_ended and sum(greedy_ended) >= 3  # some answers end, to compare
+    assert all(np.array_equal(a, b) for a, b, ended in zip(greedy_answers, beam_answers, greedy_ended) if ended)
+    loop.config.sample.beam = 3
+    answers, ended = loop.answer(prompts)
+    assert len(answers) == len(ended) == len(prompts) and all(len(a) <= Reverse.max_answer for a in answers)
