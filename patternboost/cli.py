@@ -35,7 +35,7 @@ def build_parser():
     run.add_argument("problem", nargs="?", help="built-in name, pkg.mod:Class or path/to/file.py:Class")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="problem parameter (n=30) or engine setting (train.steps=500); repeatable")
-    run.add_argument("--config", help="TOML file with [problem], [problem.params], [model], [train], [sample], [loop]")
+    run.add_argument("--config", help="TOML file with [problem], [problem.params], [model], [train], [sample], [loop], [data]")
     run.add_argument("--run-dir", help="where to write the run (default runs/<problem>-<time>)")
     run.add_argument("--seed", type=int)
     add_limits(run)
@@ -125,7 +125,7 @@ def check_engine(problem, engine, label):
         raise UserError(f"{label}: data.primers needs long examples, and this task has no long_examples()")
     needed, context = sequence_width(problem), engine.model.context
     if context and needed > context:
-        what = "prompt, answer and 3 framing tokens" if is_task(problem) else "max_length and 2 framing tokens"
+        what = "prompt, answer and 3 framing tokens" if task else "max_length and 2 framing tokens"
         raise UserError(f"{label}: sequences need {needed} tokens ({what}) but model.context is {context}")
 
 
