@@ -20,7 +20,7 @@ def measure(n, encoding, steps):
     rows = tokens.pack(sequences, problem.max_length)
     torch.manual_seed(0)
     config = GPTConfig(vocab_size=problem.vocab_size + tokens.N_SPECIAL, block_size=problem.max_length + 2,
-                       **vars(ModelConfig()))
+                       **ModelConfig().architecture())
     model = GPT(config)
     trainer = Trainer(model, TrainConfig(), torch.device("cpu"))
     source = sequence_batches(rows, 64, 0)

@@ -19,6 +19,7 @@ import functools
 import time
 
 import torch
+from trainer_throughput import plain_loop  # benchmarks/ is on the path when run as a script
 
 from patternboost import load_problem, tokens
 from patternboost.config import EngineConfig, apply_engine_settings, parse_set
@@ -28,19 +29,6 @@ from patternboost.tasks import FramedPairs, framed_task, sequence_width, trainin
 from patternboost.train import Trainer
 
 TASKS = ["gcd", "modular_mul", "modular_add", "addition", "multiplication", "eigenvalues"]
-
-
-def plain_loop(model, optimizer, batches, device):
-    model.train()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")  # as the Trainer
-    for inputs, targets in batches:
-        with autocast:
-            _, loss = model(inputs.to(device), targets.to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def measure(name, settings, steps, bouts, device, workers):
@@ -62,10 +50,9 @@ def measure(name, settings, steps, bouts, device, workers):
     generated = [batches(s) for s in range(1, steps + 1)]
     generation = steps * config.train.batch_size / (time.perf_counter() - start)
 
-    model_settings = {k: v for k, v in vars(config.model).items() if k != "context"}
     torch.manual_seed(0)
     base = GPT(GPTConfig(vocab_size=task.vocab_size + tokens.N_SPECIAL, block_size=sequence_width(task),
-                         **model_settings))
+                         **config.model.architecture()))
     engine_model, plain_model = copy.deepcopy(base).to(device), copy.deepcopy(base).to(device)
     trainer = Trainer(engine_model, config.train, device)
     optimizer = plain_model.optimizer(config.train.lr, config.train.weight_decay)

@@ -27,13 +27,21 @@ def packed_rows(count, length, vocab_size, seed):
     return rows
 
 
-def plain_loop(model, optimizer, batches):
+CPU = torch.device("cpu")
+
+
+def plain_loop(model, optimizer, batches, device=CPU):
+    """Forward, backward, AdamW: the nanoGPT loop, with the Trainer's bf16 autocast on CUDA."""
     model.train()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     for inputs, targets in batches:
-        _, loss = model(inputs, targets)
+        with autocast:
+            _, loss = model(inputs.to(device), targets.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def main():
@@ -45,7 +53,7 @@ def main():
     args = parser.parse_args()
     model_config, train_config = ModelConfig(), TrainConfig()
     torch.manual_seed(0)
-    base = GPT(GPTConfig(vocab_size=args.vocab, block_size=args.length + 2, **vars(model_config)))
+    base = GPT(GPTConfig(vocab_size=args.vocab, block_size=args.length + 2, **model_config.architecture()))
     rows = packed_rows(10_000, args.length, args.vocab, 0)
     source = sequence_batches(rows, train_config.batch_size, seed=0)
     engine_model, plain_model = copy.deepcopy(base), copy.deepcopy(base)
@@ -63,7 +71,7 @@ def main():
         trainer.train(source, step, step + args.steps)  # draws its own batches inside the timing
         seconds["engine Trainer"] += time.perf_counter() - start
         step += args.steps
-    print(f"model {vars(model_config)}, batch {train_config.batch_size} x {args.length + 1} tokens, "
+    print(f"model {model_config.architecture()}, batch {train_config.batch_size} x {args.length + 1} tokens, "
           f"{torch.get_num_threads()} torch threads, {args.bouts} alternating bouts of {args.steps} steps")
     rates = {name: tokens_per_step * step / total for name, total in seconds.items()}
     for name, rate in rates.items():

@@ -17,6 +17,10 @@ class ModelConfig:
     position: str = "learned"  # learned | rope | alibi | none
     context: int = 0  # most tokens per sequence; 0 = as many as the problem needs
 
+    def architecture(self):
+        """The GPTConfig fields: context limits what a problem may need, it is not part of the model."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "context"}
+
 
 @dataclasses.dataclass
 class TrainConfig:

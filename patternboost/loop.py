@@ -84,9 +84,8 @@ class Loop:
         self.device = resolve_device(config.loop.device)
         torch.manual_seed(seed)
         self.task = is_task(problem)
-        model_settings = {k: v for k, v in dataclasses.asdict(config.model).items() if k != "context"}
         model_config = GPTConfig(vocab_size=problem.vocab_size + tokens.N_SPECIAL,
-                                 block_size=sequence_width(problem), **model_settings)
+                                 block_size=sequence_width(problem), **config.model.architecture())
         self.model = GPT(model_config).to(self.device)
         self.trainer = Trainer(self.model, config.train, self.device)
         self.pool = ElitePool(config.loop.pool_size)

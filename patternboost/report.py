@@ -45,11 +45,12 @@ def markdown(report):
     lines = [f"# {run['task']} {run['params']}", "",
              (f"Round {run['round']}, step {fmt(run['step'])}, {fmt(run['examples'])} training examples "
               f"({describe_data(run)})."), "", "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {fmt(v)} |" for k, v in scalars(metrics).items()]
+    numbers, tables = scalars(metrics), numeric_dicts(metrics)
+    lines += [f"| {k} | {fmt(v)} |" for k, v in numbers.items()]
     for name, values in metrics.items():
-        if name in scalars(metrics):
+        if name in numbers:
             continue
-        if name in numeric_dicts(metrics):
+        if name in tables:
             lines += ["", f"## {name}", "", "| key | value |", "|---|---|"]
             lines += [f"| {k} | {fmt(v)} |" for k, v in values.items()]
         else:
