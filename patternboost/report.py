@@ -14,6 +14,11 @@ from patternboost.rundir import write_atomic
 RESERVED = ("run", "history")
 
 
+def metrics_of(report):
+    """The task's own metrics: the report without its reserved entries."""
+    return {k: v for k, v in report.items() if k not in RESERVED}
+
+
 def scalars(metrics):
     return {k: v for k, v in metrics.items() if isinstance(v, numbers.Real) or v is None}
 
@@ -41,7 +46,7 @@ def fmt(value):
 
 def markdown(report):
     run = report["run"]
-    metrics = {k: v for k, v in report.items() if k not in RESERVED}
+    metrics = metrics_of(report)
     lines = [f"# {run['task']} {run['params']}", "",
              (f"Round {run['round']}, step {fmt(run['step'])}, {fmt(run['examples'])} training examples "
               f"({describe_data(run)})."), "", "| metric | value |", "|---|---|"]
@@ -97,7 +102,7 @@ def plot(report, directory):
     axis.legend(fontsize=7, loc="upper left")
     axis.set_title(f"{report['run']['task']}: accuracy during training", fontsize=9)
     save(figure, os.path.join(directory, "report-history.png"))
-    for name, values in numeric_dicts(report).items():
+    for name, values in numeric_dicts(metrics_of(report)).items():
         figure, axis = plt.subplots(figsize=(6, 3.5))
         keys = list(values)
         axis.bar(range(len(keys)), list(values.values()))

@@ -30,6 +30,7 @@ import numpy as np
 from patternboost import tokens
 from patternboost.errors import UserError
 from patternboost.problem import _call
+from patternboost.report import RESERVED
 
 REQUIRED = ("examples", "test_sets", "evaluate")
 
@@ -174,7 +175,7 @@ def framed_task(spec, params, label):
 def check_metrics(label, metrics):
     if not isinstance(metrics, dict) or "accuracy" not in metrics:
         raise UserError(f"{label}: evaluate() must return a dict with an 'accuracy' entry")
-    if set(metrics) & {"run", "history"}:
+    if set(metrics) & set(RESERVED):
         raise UserError(f"{label}: evaluate() must not name a metric 'run' or 'history' (the report uses them)")
     if not all(isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_.%-]+", name) for name in metrics):
         raise UserError(f"{label}: evaluate() metric names must be letters, digits and _ . % - (they name plot "
