@@ -5,4 +5,4 @@ from patternboost.registry import load_problem
 from patternboost.tasks import Task, parsed
 
 __all__ = ["Problem", "Task", "UserError", "load_problem", "object_seeds", "parsed"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,13 +1,16 @@
-"""patternboost run | resume | status | show | problems"""
+"""patternboost run | resume | status | show | ask | sample | problems"""
 import argparse
 import dataclasses
 import datetime
+import hashlib
+import json
 import logging
 import os
 import platform
-import shutil
 import signal
+import socket
 import sys
+import time
 import tomllib
 
 import numpy as np
@@ -15,9 +18,8 @@ import numpy as np
 from patternboost import config as cfg
 from patternboost import registry
 from patternboost.errors import UserError
-from patternboost.problem import probe
-from patternboost.rundir import RunDir
-from patternboost.tasks import is_task, probe_task, sequence_width
+from patternboost.families import family_class, kind_of
+from patternboost.rundir import RunDir, write_atomic
 
 log = logging.getLogger("patternboost")
 
@@ -35,7 +37,8 @@ def build_parser():
     run.add_argument("problem", nargs="?", help="built-in name, pkg.mod:Class or path/to/file.py:Class")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="problem parameter (n=30) or engine setting (train.steps=500); repeatable")
-    run.add_argument("--config", help="TOML file with [problem], [problem.params], [model], [train], [sample], [loop], [data]")
+    run.add_argument("--config", help="TOML file with [problem], [problem.params], [model], [train], [sample], [loop], "
+                                      "[data], [executor]")
     run.add_argument("--run-dir", help="where to write the run (default runs/<problem>-<time>)")
     run.add_argument("--seed", type=int)
     add_limits(run)
@@ -49,9 +52,25 @@ def build_parser():
     status = sub.add_parser("status", help="round, best, gap to known, elapsed")
     status.add_argument("run_dirs", nargs="+")
 
-    show = sub.add_parser("show", help="the best object of a run")
+    show = sub.add_parser("show", help="the best object of a run, or its report")
     show.add_argument("run_dir")
     show.add_argument("--png", help="also draw it to this PNG file")
+
+    ask = sub.add_parser("ask", help="a trained run's answers to your input (tasks)")
+    ask.add_argument("run_dir")
+    ask.add_argument("input", help='what to ask, e.g. "12 18" for gcd, "123+45" for addition')
+    ask.add_argument("--beam", type=int, default=0, help="the W most likely answers, by beam search of width W")
+    ask.add_argument("--json", action="store_true", help="print the answers as JSON")
+    ask.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+    draw = sub.add_parser("sample", help="draw objects from a trained run's model (constructions)")
+    draw.add_argument("run_dir")
+    draw.add_argument("--count", type=int, default=10)
+    draw.add_argument("--out", help="write JSON lines to this new file (default: print them)")
+    draw.add_argument("--temperature", type=float, help="default: the run's current temperature")
+    draw.add_argument("--search", action="store_true", help="improve each sample by local search, score and verify it")
+    draw.add_argument("--seed", type=int, default=0)
+    draw.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
     sub.add_parser("problems", help="built-in and installed problems with their parameters")
     return parser
@@ -98,7 +117,8 @@ def resolved_config(args):
         raise UserError("name a problem: patternboost run PROBLEM (see `patternboost problems`)")
     problem_params, engine_settings = cfg.parse_set(args.set)
     params = {**problem_section.get("params", {}), **problem_params}
-    problem = registry.load_problem(absolute_spec(spec), **params)
+    spec = absolute_spec(spec)
+    problem = registry.load_problem(spec, **params)
     engine = cfg.EngineConfig()
     cfg.apply_engine_settings(engine, getattr(problem, "settings", {}))
     cfg.apply_engine_settings(engine, {k: v for k, v in data.items() if k in cfg.SECTIONS})
@@ -109,29 +129,19 @@ def resolved_config(args):
     if args.device:
         engine.loop.device = args.device
     engine.validate()
-    check_engine(problem, engine, spec)
     seed = args.seed if args.seed is not None else cfg.coerce("seed", data.get("seed", 0), int)
-    return {"seed": seed,
-            "problem": {"spec": absolute_spec(spec), "params": dataclasses.asdict(problem.params)},
+    return {"seed": seed, "family": kind_of(problem),
+            "problem": {"spec": spec, "params": dataclasses.asdict(problem.params), "sha256": plugin_hash(spec)},
             **cfg.to_dict(engine), "versions": versions()}, problem
 
 
-def check_engine(problem, engine, label):
-    """What depends on both the problem and the engine settings, before a run directory exists."""
-    task = is_task(problem)
-    if not task and engine.data != cfg.DataConfig():
-        raise UserError(f"{label}: [data] settings apply to tasks only (input -> output problems)")
-    if task and engine.data.primers and not callable(getattr(problem, "long_examples", None)):
-        raise UserError(f"{label}: data.primers needs long examples, and this task has no long_examples()")
-    needed, context = sequence_width(problem), engine.model.context
-    if context and needed > context:
-        what = "prompt, answer and 3 framing tokens" if task else "max_length and 2 framing tokens"
-        raise UserError(f"{label}: sequences need {needed} tokens ({what}) but model.context is {context}")
-
-
-def check(problem, label):
-    """The contract's probe, before a run writes anything."""
-    (probe_task if is_task(problem) else probe)(problem, label)
+def plugin_hash(spec):
+    """SHA-256 of a file plugin (None for others): resume says when the file has changed since."""
+    where, sep, _ = spec.rpartition(":")
+    if not (sep and os.path.isfile(where)):
+        return None
+    with open(where, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def apply_limits(engine, args):
@@ -153,12 +163,22 @@ def versions():
 
 
 def engine_from_run(data):
-    engine = cfg.from_dict({k: data[k] for k in cfg.SECTIONS if k in data})
+    sections = {k: data[k] for k in cfg.SECTIONS if k in data}
+    if "family" not in data and sections.get("loop", {}).get("rounds") == 0:
+        sections["loop"] = {**sections["loop"], "rounds": None}  # run.toml before 0.2 wrote 0 for no limit
+    engine = cfg.from_dict(sections)
     engine.validate()
     return engine
 
 
 # --- commands ------------------------------------------------------------------------
+
+
+class ConsoleFilter(logging.Filter):
+    """Records logged with extra={"file_only": True} go to log.txt only (the CLI prints its own error line)."""
+
+    def filter(self, record):
+        return not getattr(record, "file_only", False)
 
 
 def setup_logging(run):
@@ -168,6 +188,7 @@ def setup_logging(run):
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     console = logging.StreamHandler(sys.stdout)
     console.setFormatter(logging.Formatter("%(message)s"))
+    console.addFilter(ConsoleFilter())
     log.addHandler(file_handler)
     log.addHandler(console)
 
@@ -198,30 +219,44 @@ def install_interrupt(loop):
     signal.signal(signal.SIGINT, handler)
 
 
-def drive(loop, run):
-    install_interrupt(loop)
-    reason = loop.run_rounds(progress_printer())
+def drive(run, make):
+    """Build the loop and run it; an error that stops the run reaches log.txt as well as the terminal."""
+    try:
+        loop = make()
+        install_interrupt(loop)
+        reason = loop.run_rounds(progress_printer())
+    except UserError as exc:
+        log.error("stopped by an error: %s", exc, extra={"file_only": True})
+        raise
+    except BaseException:
+        log.exception("stopped by an unexpected error", extra={"file_only": True})
+        raise
     log.info("stopped: %s. Run directory: %s", reason, run.path)
     if loop.best:
-        log.info("best %s %g (round %d)", "accuracy" if loop.task else "score", loop.best["score"], loop.best["round"])
+        log.info("%s", loop.family.best_line())
     return 130 if loop.stop.requested else 0
 
 
-def make_loop(problem, engine, seed, run, spec):
-    from patternboost.loop import Loop  # torch is imported only by the commands that train
-    return Loop(problem, engine, seed, run, spec)
+def make_loop(problem, engine, seed, run, spec, state=None):
+    from patternboost.loop import Loop  # torch is imported only by the commands that use the model
+
+    loop = Loop(problem, engine, seed, run, spec)
+    if state is not None:
+        loop.load_state_dict(state)
+    return loop
 
 
 def cmd_run(args):
     data, problem = resolved_config(args)
-    check(problem, data["problem"]["spec"])
+    spec = data["problem"]["spec"]
+    engine = engine_from_run(data)
+    family_class(data["family"]).check(problem, engine, spec)
     run_dir = args.run_dir or os.path.join(
         "runs", f"{problem.name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     run = RunDir.create(run_dir, data)
     setup_logging(run)
-    log.info("run %s: %s %s, seed %d", run.path, data["problem"]["spec"], data["problem"]["params"], data["seed"])
-    loop = make_loop(problem, engine_from_run(data), data["seed"], run, data["problem"]["spec"])
-    return drive(loop, run)
+    log.info("run %s: %s %s, seed %d", run.path, spec, data["problem"]["params"], data["seed"])
+    return drive(run, lambda: make_loop(problem, engine, data["seed"], run, spec))
 
 
 def open_run(path):
@@ -238,77 +273,147 @@ def open_run(path):
 def cmd_resume(args):
     run, data, problem = open_run(args.run_dir)
     spec, seed = data["problem"]["spec"], data["seed"]
-    check(problem, spec)
     engine = engine_from_run(data)
     apply_limits(engine, args)
+    family_class(kind_of(problem)).check(problem, engine, spec)
     state = run.load_checkpoint()
     setup_logging(run)
-    loop = make_loop(problem, engine, seed, run, spec)
-    if state is not None:
-        loop.load_state_dict(state)
-        run.truncate_metrics(loop.round - 1)
-        log.info("resumed %s at round %d (%s)", run.path, loop.round, loop.phase)
-    else:
-        run.truncate_metrics(-1)
-        log.info("resumed %s from the start (no checkpoint yet)", run.path)
-    return drive(loop, run)
+    recorded, now = data["problem"].get("sha256"), plugin_hash(spec)
+    if recorded and now != recorded:
+        log.warning("the plugin file %s has changed since this run started (sha256 %s..., now %s...); "
+                    "resuming with the edited file", spec.rpartition(":")[0], recorded[:12], now[:12])
+
+    def make():
+        loop = make_loop(problem, engine, seed, run, spec, state)
+        if state is not None:
+            run.truncate_metrics(loop.round - 1)
+            log.info("resumed %s at round %d (%s)", run.path, loop.round, loop.phase)
+        else:
+            run.truncate_metrics(-1)
+            log.info("resumed %s from the start (no checkpoint yet)", run.path)
+        return loop
+    return drive(run, make)
+
+
+def run_family(run, data):
+    """The family kind of a run: recorded in run.toml, or (runs from before it was) found from the plugin class."""
+    if "family" in data:
+        return family_class(data["family"])
+    return family_class(kind_of(registry.resolve(data["problem"]["spec"])))
 
 
 def cmd_status(args):
-    code = 0
+    """One line per run directory; paths that are not run directories (runs/README.md) are passed over when
+    others are runs."""
+    runs, errors = [], []
     for path in args.run_dirs:
         try:
-            run = RunDir.open(path)
+            runs.append((path, RunDir.open(path)))
         except UserError as exc:
-            print(f"patternboost: error: {exc}", file=sys.stderr)
-            code = 2
-            continue
-        metrics, best = run.metrics(), run.best()
-        last = metrics[-1] if metrics else {}
-        if "accuracy" in last:  # a task run
-            print(f"{path}: round {last['round']}  step {last['step']}  accuracy {last['accuracy']:.4f}  "
-                  f"elapsed {last.get('elapsed_s', 0):.0f}s")
-            continue
-        score = "-" if not best else f"{best['score']:g}"
-        known = (best or last).get("known_best")
-        gap = "" if known is None or not best else f"  known {known:g}  gap {known - best['score']:g}"
-        print(f"{path}: round {last.get('round', '-')}  best {score}{gap}  elapsed {last.get('elapsed_s', 0):.0f}s")
-    return code
-
-
-def cmd_show(args):
-    run, data, problem = open_run(args.run_dir)
-    if is_task(problem):
-        return show_report(run, args)
-    best = run.best()
-    if best is None:
-        raise UserError(f"{args.run_dir} has no best object yet")
-    obj = np.asarray(best["raw"]["data"], dtype=best["raw"]["dtype"])
-    known = best.get("known_best")
-    versus = "" if known is None else f" (known best {known:g}, gap {known - best['score']:g})"
-    print(f"{data['problem']['spec']} {data['problem']['params']}")
-    print(f"score {best['score']:g}{versus}, found in round {best['round']}, verified independently")
-    print(problem.render(obj))
-    if args.png:
-        if not hasattr(problem, "draw"):
-            raise UserError(f"{data['problem']['spec']} cannot draw pictures")
-        problem.draw(obj, args.png)
-        print(f"picture written to {args.png}")
+            errors.append(str(exc))
+    if not runs or any("does not exist" in e for e in errors):
+        for error in errors:
+            print(f"patternboost: error: {error}", file=sys.stderr)
+        if not runs:
+            return 2
+    for path, run in runs:
+        try:
+            line = run_family(run, run.config()).status(run)
+        except UserError as exc:
+            line = f"unreadable: {exc}"
+        print(f"{path}: {line}  {live_status(run)}")
     return 0
 
 
-def show_report(run, args):
-    path = run.file("report.md")
-    if not os.path.exists(path):
-        raise UserError(f"{args.run_dir} has no report yet (a task run writes one after each round)")
-    with open(path) as f:
-        print(f.read(), end="")
-    if args.png:  # the accuracy curve; the other plots lie beside it, report-*.png
-        try:
-            shutil.copyfile(run.file("report-history.png"), args.png)
-        except OSError as exc:
-            raise UserError(f"cannot write {args.png}: {exc.strerror}") from exc
-        print(f"picture written to {args.png}")
+def live_status(run):
+    """What the run is doing now if its process is alive, else the elapsed time of its last round."""
+    status = run.status() or {}
+    last = (run.metrics() or [{}])[-1]
+    if status.get("what", "").startswith("stopped") or not alive(status):
+        elapsed = status.get("elapsed_s", last.get("elapsed_s", 0))
+        return f"elapsed {elapsed:.0f}s" + ("" if not status else f"  ({status['what']})")
+    done = "" if status.get("total") is None else f" {status['done']}/{status['total']}"
+    return (f"running: round {status['round']} {status['what']}{done}, session {status['session_s']:.0f}s, "
+            f"elapsed {status['elapsed_s']:.0f}s")
+
+
+def alive(status):
+    if not status or status.get("host") != socket.gethostname():
+        return bool(status) and time.time() - status.get("updated", 0) < 300  # another machine: trust recency
+    try:
+        os.kill(status["pid"], 0)
+    except (OSError, KeyError, TypeError):
+        return False
+    return True
+
+
+def open_family(path):
+    """(run, family) of an existing run, the plugin built from run.toml."""
+    run, data, problem = open_run(path)
+    family = run_family(run, data)(problem, engine_from_run(data), data["seed"], data["problem"]["spec"])
+    return run, family
+
+
+def cmd_show(args):
+    run, family = open_family(args.run_dir)
+    family.show(run, args)
+    return 0
+
+
+def trained(args):
+    """(family, decoder) of a run's latest checkpoint, read-only: nothing is written into the run directory."""
+    from patternboost.loop import build_model, resolve_device, upgrade
+    from patternboost.sample import Decoder
+
+    run, family = open_family(args.run_dir)
+    state = run.load_checkpoint()
+    if state is None:
+        raise UserError(f"{args.run_dir} has no checkpoint yet")
+    state = upgrade(state)
+    device = resolve_device(args.device)
+    model = build_model(family, engine_from_run(run.config()), device)
+    model.load_state_dict(state["model"])
+    family.load_state_dict(state["family"])
+    if not state["trainer"]["step"]:
+        raise UserError(f"{args.run_dir} has not trained its model yet")
+    return family, Decoder(model, device)
+
+
+def cmd_ask(args):
+    if args.beam < 0:
+        raise UserError("--beam must be 0 (greedy) or a beam width")
+    family, decoder = trained(args)
+    result = family.ask(decoder, args.input, args.beam)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    if not result["answers"]:
+        print(f"{args.input}: no answer (the model did not end one within the answer length)")
+    for rank, answer in enumerate(result["answers"], 1):
+        logp = "" if answer["log_prob"] is None else f"  log p {answer['log_prob']:.3f}"
+        check = {True: "  correct", False: "  wrong", None: ""}[answer["correct"]]
+        print(f"{rank}. {answer['answer']}{logp}{check}")
+    return 0
+
+
+def cmd_sample(args):
+    if args.count < 1:
+        raise UserError("--count must be at least 1")
+    if args.temperature is not None and args.temperature <= 0:
+        raise UserError("--temperature must be positive")
+    if args.out and os.path.exists(args.out):
+        raise UserError(f"{args.out} already exists; choose another --out")
+    from patternboost.executor import InlineExecutor
+
+    family, decoder = trained(args)
+    temperature = args.temperature or getattr(family, "temperature", 1.0)
+    samples = family.draw_samples(decoder, args.count, temperature, args.seed, args.search, InlineExecutor())
+    text = "".join(json.dumps(sample) + "\n" for sample in samples)
+    if args.out:
+        write_atomic(args.out, text)
+        print(f"{len(samples)} samples written to {args.out}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -322,7 +427,8 @@ def cmd_problems(args):
     return 0
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "show": cmd_show, "problems": cmd_problems}
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "show": cmd_show, "ask": cmd_ask,
+            "sample": cmd_sample, "problems": cmd_problems}
 
 
 def main(argv=None):
@@ -344,6 +450,3 @@ def entry():
 
 if __name__ == "__main__":
     entry()
-
-
-

@@ -6,6 +6,7 @@ import typing
 
 from patternboost.data import DataConfig
 from patternboost.errors import UserError
+from patternboost.executor import ExecutorConfig
 
 
 @dataclasses.dataclass
@@ -49,13 +50,13 @@ class SampleConfig:
 class LoopConfig:
     initial: int = 500000  # local searches in round 0 (the paper's default)
     pool_size: int = 2000  # elites kept (unique, top by score)
-    rounds: int = 0  # stop after this many rounds (0 = no limit)
+    rounds: int | None = None  # stop after this round (None = no limit; 0 = after round 0)
     time_limit: float = 0.0  # seconds (0 = no limit)
     target: float | None = None  # stop at this score (default: a proven optimum)
     device: str = "auto"  # auto | cpu | cuda
 
 
-SECTIONS = ("model", "train", "sample", "loop", "data")
+SECTIONS = ("model", "train", "sample", "loop", "data", "executor")
 
 
 @dataclasses.dataclass
@@ -65,6 +66,7 @@ class EngineConfig:
     sample: SampleConfig = dataclasses.field(default_factory=SampleConfig)
     loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)  # tasks only: the training-data regime
+    executor: ExecutorConfig = dataclasses.field(default_factory=ExecutorConfig)  # where slow, parallel work runs
 
     def validate(self):
         if self.model.position not in ("learned", "rope", "alibi", "none"):
@@ -85,6 +87,7 @@ class EngineConfig:
         if self.model.context < 0:
             raise UserError("model.context must be 0 (as needed) or a positive number of tokens")
         self.data.validate()
+        self.executor.validate()
 
 
 def coerce(key, value, kind):

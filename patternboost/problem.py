@@ -166,21 +166,28 @@ def probe(problem, label, count=3):
                                2, objects)
     repaired = _call(label, "local_search() of a decoded malformed sequence", problem.local_search, decoded, 1)
     check_batch(label, "local_search()", repaired, 2, like=objects)
-    check_scores(label, _call(label, "score()", problem.score, repaired), 2)
+    repaired_scores = check_scores(label, _call(label, "score()", problem.score, repaired), 2)
     _call(label, "canonical_key()", problem.canonical_key, decoded)
     try:
         json.dumps(_call(label, "to_native()", problem.to_native, improved[0]))
     except TypeError as exc:
         raise UserError(f"{label}: to_native() must give JSON-ready data: {exc}") from exc
     _call(label, "render()", problem.render, improved[0])
+    check_verified(label, problem, improved[0], scores[0], "an object that local_search() returned")
+    for obj, score in zip(repaired, repaired_scores):  # local search must repair whatever the model emits
+        check_verified(label, problem, obj, score, "what local_search() made of a malformed sequence")
+
+
+def check_verified(label, problem, obj, score, what):
+    """verify(obj) accepts the object and agrees with its score, or one line saying how it does not."""
     try:
-        checked = problem.verify(improved[0])
+        checked = problem.verify(obj)
     except ValueError as exc:
-        raise UserError(f"{label}: verify() rejects an object that local_search() returned: {exc}") from exc
+        raise UserError(f"{label}: verify() rejects {what}: {exc}") from exc
     except Exception as exc:
         raise UserError(f"{label}: verify() raised {type(exc).__name__}: {exc}") from exc
-    if not isinstance(checked, (int, float, np.number)) or float(checked) != scores[0]:
-        raise UserError(f"{label}: verify() gives {checked!r} but score() gives {scores[0]:g} for the same object")
+    if not isinstance(checked, (int, float, np.number)) or float(checked) != score:
+        raise UserError(f"{label}: verify() gives {checked!r} but score() gives {score:g} for {what}")
 
 
 def check_decoded(label, result, count, like):

@@ -1,6 +1,6 @@
-"""The run directory: config, metrics, log, best object and checkpoints, all written atomically.
+"""The run directory: config, metrics, log, best object, live status and checkpoints, all written atomically.
 
-    run.toml  metrics.jsonl  log.txt  best.json  checkpoints/{ckpt-*.pt, latest}
+    run.toml  metrics.jsonl  log.txt  best.json  status.json  checkpoints/{ckpt-*.pt, latest}
 
 A checkpoint is written to a temporary file, synced and renamed; only then does
 `checkpoints/latest` (itself replaced atomically) point at it, with its SHA-256.
@@ -10,7 +10,9 @@ import hashlib
 import io
 import json
 import os
+import socket
 import tempfile
+import time
 import tomllib
 
 from patternboost.errors import UserError
@@ -160,7 +162,21 @@ class RunDir:
         write_atomic(self.file("best.json"), json.dumps(record, indent=1) + "\n")
 
     def best(self):
-        if not os.path.exists(self.file("best.json")):
+        return self._read_json("best.json")
+
+    def write_status(self, status):
+        """What the running process is doing now (for `patternboost status`), with its pid, host and time."""
+        status = {**status, "pid": os.getpid(), "host": socket.gethostname(), "updated": time.time()}
+        write_atomic(self.file("status.json"), json.dumps(status) + "\n")
+
+    def status(self):
+        return self._read_json("status.json")
+
+    def _read_json(self, name):
+        try:
+            with open(self.file(name)) as f:
+                return json.load(f)
+        except FileNotFoundError:
             return None
-        with open(self.file("best.json")) as f:
-            return json.load(f)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{self.file(name)} is unreadable: {exc}") from exc

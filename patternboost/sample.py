@@ -120,3 +120,26 @@ def beam_search(model, prompt, width, max_new, device):
         scores = torch.tensor([score for _, _, score in keep], device=device)
         tokens = torch.tensor([[token] for _, token, _ in keep], dtype=torch.long, device=device)
     return finished[:width]
+
+
+class Decoder:
+    """The one decoding entry point the families use: a model and its device, sampled, greedy or by beam."""
+
+    def __init__(self, model, device):
+        self.model, self.device = model, device
+
+    def sample(self, count, temperature, top_k, seed):
+        """`count` unconditional rows (BOS first)."""
+        return sample(self.model, count, temperature, top_k, seed, self.device)
+
+    def answer(self, prompts, max_new, beam=0):
+        """The answer to each prompt (model tokens before EOS) and whether it ended with EOS: greedy, batched, or
+        the most likely answer of a beam search of width `beam`."""
+        if not beam:
+            return greedy(self.model, prompts, max_new, self.device)
+        found = [self.beams(prompt, beam, max_new) for prompt in prompts]
+        return [b[0][0] if b else np.zeros(0, dtype=np.int64) for b in found], [bool(b) for b in found]
+
+    def beams(self, prompt, width, max_new):
+        """The `width` most likely answers that end with EOS, as (tokens, log-probability), best first."""
+        return beam_search(self.model, prompt, width, max_new, self.device)

@@ -15,6 +15,10 @@ Optional:
 
     long_examples(count, seed)        -> (prompts, answers): long pairs, for train-set priming (data.primers)
     settings: dict                    engine settings this task recommends, as for problems
+    parse_input(text)                 -> prompt tokens of what a user typed (`patternboost ask`); ValueError with
+                                         a short reason for text it cannot read
+    format_answer(tokens)             -> an answer as text (ValueError when unparsable)
+    check_answer(prompt, answer)      -> whether an answer is right, for tasks that can compute the truth
 
 The engine frames a pair as BOS prompt EOS answer EOS (the first EOS separates prompt from answer) and trains on
 the answer and its closing EOS only. A task is recognised by its examples() method.

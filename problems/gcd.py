@@ -9,12 +9,20 @@ barely matters). Published: uniform operands up to 38 correct GCD of 100, log-un
 operands and outcomes 91.
 """
 import dataclasses
+import math
 import typing
 
 import numpy as np
 
 from patternboost import Task
-from problems.integer_task import IntegerTokens, check_operands, draw_operands, exact_accuracy, unparsable
+from problems.integer_task import (
+    IntegerTokens,
+    check_operands,
+    draw_operands,
+    exact_accuracy,
+    two_integers,
+    unparsable,
+)
 
 OUTCOMES = ("natural", "log-uniform", "uniform")
 MAX_OUTCOME = 100  # outcome distributions and the stratified test set cover GCD 1 .. 100
@@ -110,3 +118,15 @@ class GCD(Task):
             metrics |= {"correct_gcd": len(correct), "gcd_correct": correct, "outcome_accuracy": by_gcd,
                         "modal_prediction": modal, "outcomes_unparsable": unparsable(values)}
         return metrics
+
+    # --- `patternboost ask` ---------------------------------------------------------------------------------
+
+    def parse_input(self, text):
+        a, b = two_integers(text, 1, self.params.max_operand)
+        return self.encode(np.array([a]), np.array([b]))[0][0]
+
+    def format_answer(self, tokens):
+        return str(self.tokens.parse(tokens))
+
+    def check_answer(self, prompt, answer):
+        return self.tokens.value_or_none(answer) == math.gcd(*self.tokens.parse_all(prompt))

@@ -3,6 +3,8 @@ token, then base-B digits, most significant first (patternboost.encodings.Intege
 
 Batches are encoded with numpy, not value by value, so that generating data keeps well ahead of training.
 """
+import re
+
 import numpy as np
 
 from patternboost import parsed
@@ -65,6 +67,28 @@ class IntegerTokens:
 
     def values(self, predictions, ended, reverse=False):
         return parsed(predictions, ended, lambda tokens: self.parse(tokens, reverse))
+
+    def parse_all(self, tokens, reverse=False):
+        """Integers written one after another (as in a prompt) -> their values; each starts with a sign token."""
+        tokens = np.asarray(tokens)
+        return [self.parse(part, reverse) for part in np.split(tokens, np.flatnonzero(tokens < 2)[1:])]
+
+    def value_or_none(self, tokens, reverse=False):
+        try:
+            return self.parse(tokens, reverse)
+        except ValueError:
+            return None
+
+
+def two_integers(text, low, high):
+    """The two non-negative integers a user typed: "12 18", "12, 18", "123+45", "gcd(12, 18)"."""
+    match = re.fullmatch(r"\D*?(\d+)\D+?(\d+)\D*", text.strip())
+    if not match:
+        raise ValueError('expected two integers, e.g. "12 18"')
+    values = int(match[1]), int(match[2])
+    if not all(low <= v <= high for v in values):
+        raise ValueError(f"operands must be in {low} .. {high}")
+    return values
 
 
 def check_operands(name, value):

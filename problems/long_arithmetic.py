@@ -15,7 +15,7 @@ import typing
 import numpy as np
 
 from patternboost import Task
-from problems.integer_task import IntegerTokens, exact_accuracy, unparsable
+from problems.integer_task import IntegerTokens, exact_accuracy, two_integers, unparsable
 
 GENERALIZED_AT = 0.9  # `generalizes_to`: longest length up to which every length reaches this accuracy
 
@@ -101,6 +101,22 @@ class LongArithmetic(Task):
                 "accuracy_beyond": float(np.mean(beyond)) if beyond else None,
                 "generalizes_to": reached, "accuracy_by_length": by_length, "token_accuracy_by_length": digits,
                 "unparsable": bad}
+
+    # --- `patternboost ask` ---------------------------------------------------------------------------------
+
+    def parse_input(self, text):
+        p = self.params
+        a, b = two_integers(text, 0, p.base**p.test_digits - 1)
+        if b >= p.base**self.longest_second(p.test_digits):
+            raise ValueError(f"the second operand must have at most {self.longest_second(p.test_digits)} digits")
+        return self.encode([a], [b])[0][0]
+
+    def format_answer(self, tokens):
+        return str(self.tokens.parse(tokens, self.params.reverse))
+
+    def check_answer(self, prompt, answer):
+        a, b = self.tokens.parse_all(prompt, self.params.reverse)
+        return self.tokens.value_or_none(answer, self.params.reverse) == self.combine(a, b)
 
 
 class Addition(LongArithmetic):

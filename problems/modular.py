@@ -10,7 +10,14 @@ import typing
 import numpy as np
 
 from patternboost import Task
-from problems.integer_task import IntegerTokens, check_operands, draw_operands, exact_accuracy, unparsable
+from problems.integer_task import (
+    IntegerTokens,
+    check_operands,
+    draw_operands,
+    exact_accuracy,
+    two_integers,
+    unparsable,
+)
 
 
 class Modular(Task):
@@ -59,6 +66,19 @@ class Modular(Task):
         values = self.tokens.values(predictions, ended)
         return {"accuracy": exact_accuracy(values, [self.tokens.parse(a) for a in answers]),
                 "chance": 1 / self.params.modulus, "unparsable": unparsable(values)}
+
+    # --- `patternboost ask` ---------------------------------------------------------------------------------
+
+    def parse_input(self, text):
+        a, b = two_integers(text, 0, self.params.max_operand)
+        return np.concatenate(self.tokens.encode([a, b]))
+
+    def format_answer(self, tokens):
+        return str(self.tokens.parse(tokens))
+
+    def check_answer(self, prompt, answer):
+        a, b = self.tokens.parse_all(prompt)
+        return self.tokens.value_or_none(answer) == self.combine(a, b) % self.params.modulus
 
 
 class ModularMul(Modular):

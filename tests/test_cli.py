@@ -34,9 +34,10 @@ def final_state(run_dir):
 
 def assert_same_run(a, b):
     sa, sb = final_state(a), final_state(b)
-    assert sa["round"] == sb["round"] and sa["best"]["score"] == sb["best"]["score"]
-    assert np.array_equal(sa["pool"]["objects"], sb["pool"]["objects"])
-    assert np.array_equal(sa["pool"]["scores"], sb["pool"]["scores"])
+    fa, fb = sa["family"], sb["family"]  # the constructions family's state: pool, best, temperature
+    assert sa["round"] == sb["round"] and fa["best"]["score"] == fb["best"]["score"]
+    assert np.array_equal(fa["pool"]["objects"], fb["pool"]["objects"])
+    assert np.array_equal(fa["pool"]["scores"], fb["pool"]["scores"])
     for name, tensor in sa["model"].items():
         assert torch.equal(tensor, sb["model"][name]), name
     def timeless(run_dir):

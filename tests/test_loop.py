@@ -1,10 +1,13 @@
-"""The loop in-process: an interrupt between local-search chunks of a round resumes to the same result."""
+"""The loop in-process: an interrupt between the chunks of a round resumes to the same result, and the process
+executor at 1 and 2 workers ends identical to the in-process one."""
 import numpy as np
+import pytest
 import torch
 
 from patternboost import load_problem
 from patternboost.config import EngineConfig, apply_engine_settings
-from patternboost.loop import SEARCH_CHUNK, Loop
+from patternboost.families.constructions import SEARCH_CHUNK
+from patternboost.loop import Loop
 from patternboost.rundir import RunDir
 
 SETTINGS = {"loop.initial": 200, "loop.pool_size": 30, "loop.rounds": 1, "loop.target": 1000, "loop.device": "cpu",
@@ -12,32 +15,51 @@ SETTINGS = {"loop.initial": 200, "loop.pool_size": 30, "loop.rounds": 1, "loop.t
             "model.n_head": 2, "sample.count": 50, "sample.batch_size": 25, "sample.searches": 50}
 
 
-def make_loop(folder):
+def make_loop(folder, **settings):
     config = EngineConfig()
-    apply_engine_settings(config, SETTINGS)
+    apply_engine_settings(config, {**SETTINGS, **settings})
     problem = load_problem("c4_free", n=8, climb=2)
     return Loop(problem, config, 3, RunDir.create(folder, {"test": True}), "c4_free")
 
 
-def test_interrupt_between_search_chunks_resumes_identically(tmp_path):
-    assert SETTINGS["sample.count"] * SETTINGS["sample.searches"] > 2 * SEARCH_CHUNK  # several chunks
-    straight = make_loop(str(tmp_path / "straight"))
-    assert straight.run_rounds() == "completed round 1"
+def assert_same(a, b):
+    assert np.array_equal(a.family.pool.objects, b.family.pool.objects)
+    assert np.array_equal(a.family.pool.scores, b.family.pool.scores)
+    for name, tensor in a.model.state_dict().items():
+        assert torch.equal(tensor, b.model.state_dict()[name]), name
+    last = [{k: v for k, v in loop.run.metrics()[-1].items() if not k.endswith("_s")} for loop in (a, b)]
+    assert last[0] == last[1]
 
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    loop = make_loop(str(tmp_path_factory.mktemp("straight") / "run"))
+    assert loop.run_rounds() == "completed round 1"
+    return loop
+
+
+@pytest.mark.parametrize("stop_after, chunk", [(1, 0), (2, 1)])
+def test_interrupt_inside_a_round_resumes_identically(straight, tmp_path, stop_after, chunk):
+    """Stopped after the first local-search call of round 1 (mid-chunk: the chunk is redone) or after its second
+    (the end of the first chunk: the round resumes at the second)."""
+    assert SETTINGS["sample.batch_size"] * SETTINGS["sample.searches"] > SEARCH_CHUNK  # two calls per chunk
     interrupted = make_loop(str(tmp_path / "interrupted"))
-    chunks_done = []
 
     def progress(what, done, total):
-        if what == "local search" and interrupted.round == 1:
-            chunks_done.append(done)
-            interrupted.stop.requested = True  # as a Ctrl-C during the first chunk would
+        if what == "local search" and interrupted.round == 1 and done == stop_after:
+            interrupted.stop.requested = True  # as a Ctrl-C would
     reason = interrupted.run_rounds(progress)
-    assert "in round 1 while sampling" in reason and chunks_done == [SEARCH_CHUNK]
+    assert "in round 1 while sampling" in reason and interrupted.chunk == chunk
 
     resumed = make_loop(str(tmp_path / "resumed"))
     resumed.load_state_dict(interrupted.run.load_checkpoint())
+    assert (resumed.round, resumed.phase, resumed.chunk) == (1, "propose", chunk)
     assert resumed.run_rounds() == "completed round 1"
-    assert np.array_equal(resumed.pool.objects, straight.pool.objects)
-    assert np.array_equal(resumed.pool.scores, straight.pool.scores)
-    for name, tensor in straight.model.state_dict().items():
-        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    assert_same(straight, resumed)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_process_executor_ends_identical_to_in_process(straight, tmp_path, workers):
+    other = make_loop(str(tmp_path / "run"), **{"executor.kind": "process", "executor.workers": workers})
+    assert other.run_rounds() == "completed round 1"
+    assert_same(straight, other)

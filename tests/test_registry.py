@@ -12,6 +12,7 @@ def test_every_way_to_name_a_problem():
     for problem in (by_name, by_module, by_file):
         assert isinstance(problem, Problem) and problem.n == 10 and problem.known_best == 16
     assert resolve("c4_free") is C4Free
+    assert resolve("problems/c4_free.py:C4Free") is C4Free  # a file of a package: the module `import` gives
     assert any(name == "c4_free" and defaults["n"] == 33 for name, _, defaults, _ in describe())
 
 

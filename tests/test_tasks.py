@@ -122,7 +122,7 @@ def test_task_rounds_write_a_report_and_resume_identically(tmp_path):
         interrupted.stop, "requested", interrupted.round == 2 and what.startswith("evaluate")))
     resumed = make_loop(str(tmp_path / "resumed"))
     resumed.load_state_dict(interrupted.run.load_checkpoint())
-    assert (resumed.round, resumed.phase) == (2, "evaluate")
+    assert (resumed.round, resumed.phase) == (2, "propose")  # a task's proposals: answers to the test prompts
     resumed.stop.requested = False
     assert resumed.run_rounds() == "completed round 2"
     for name, tensor in straight.model.state_dict().items():
@@ -173,7 +173,7 @@ def test_data_workers_change_no_batch(tmp_path):
     alone = make_loop(str(tmp_path / "alone"), **{"loop.rounds": 1, "data.workers": 0})
     helped = make_loop(str(tmp_path / "helped"), **{"loop.rounds": 1, "data.workers": 2})
     assert alone.run_rounds() == helped.run_rounds() == "completed round 1"
-    assert "data_source" not in helped.__dict__  # the worker pool is shut down with the run
+    assert "data_source" not in helped.family.__dict__  # the worker pool is shut down with the run
     for name, tensor in alone.model.state_dict().items():
         assert torch.equal(tensor, helped.model.state_dict()[name]), name
 
@@ -195,12 +195,11 @@ def test_cli_resume_of_a_task_run_matches_a_straight_run(tmp_path):
 
 def test_beam_evaluation_of_width_one_answers_as_greedy(tmp_path):
     loop = make_loop(str(tmp_path / "run"))
-    prompts = prompt_rows(loop.test_sets["test"][0])
-    greedy_answers, greedy_ended = loop.answer(prompts)
-    loop.config.sample.beam = 1
-    beam_answers, beam_ended = loop.answer(prompts)
+    prompts = prompt_rows(loop.family.test_sets["test"][0])
+    max_new = Reverse.max_answer + 1
+    greedy_answers, greedy_ended = loop.decoder.answer(prompts, max_new)
+    beam_answers, beam_ended = loop.decoder.answer(prompts, max_new, beam=1)
     assert beam_ended == greedy_ended and sum(greedy_ended) >= 3  # some answers end, to compare
     assert all(np.array_equal(a, b) for a, b, ended in zip(greedy_answers, beam_answers, greedy_ended) if ended)
-    loop.config.sample.beam = 3
-    answers, ended = loop.answer(prompts)
+    answers, ended = loop.decoder.answer(prompts, max_new, beam=3)
     assert len(answers) == len(ended) == len(prompts) and all(len(a) <= Reverse.max_answer for a in answers)

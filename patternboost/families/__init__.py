@@ -1,0 +1,136 @@
+"""Family kinds: what the loop runs, one module each. The loop (patternboost.loop) knows only this interface.
+
+Every family is the same round:
+
+    train ─► propose (model samples, answers to prompts, or a data source filling itself) ─► judge ─► absorb
+          ─► close the round (metrics) ─► publish (best.json, a report) ─► checkpoint
+
+A family kind wraps a user's plugin (a Problem, a Task) and owns all state but the model and the optimizer:
+
+    first_round                   the number of the run's first round
+    doing(round)                  what its propose phase is called in messages ("sampling", "evaluating")
+    vocab_size, block_size        the model's shape (special tokens included)
+    target()                      the score at which a run stops by default (None: no target)
+    train_steps(round)            optimizer steps in this round (0: nothing to learn from yet)
+    batches(round)                step -> (inputs, targets) token tensors, a pure function of (seed, round, step)
+    proposal_chunks(round)        how many chunks the propose phase of this round has
+    propose(decoder, round, k)    chunk k's candidates: a pure function of (seed, round, k) and the model
+    judge(candidates, ctx)        -> verdicts, or None when stopped; changes no state; heavy work through ctx.map
+    absorb(verdicts, round)       the one place state changes during a round
+    close_round(round)            -> the round's metrics (JSON-ready scalars), ending the round's bookkeeping
+    publish(run, record)          write what the run shows (best.json, a report) after the round's metrics line
+    summary(record)               one log line for a round
+    best()                        {"score", "round", ...} of the best so far, or None
+    state_dict(), load_state_dict(state), close()
+
+and, for the CLI (classmethods where no plugin instance is needed):
+
+    status(run)                   one line for `patternboost status`
+    show(run, args)               what `patternboost show` prints
+    ask(decoder, text, beam)      -> answers to a user's input (`patternboost ask`)
+    draw_samples(decoder, ...)    -> JSON-ready samples (`patternboost sample`)
+
+Chunks make every phase interruptible and resumable: the loop checks for a stop between chunks and checkpoints at
+chunk boundaries, so a round resumes at the chunk it stopped before and ends as an uninterrupted one would.
+"""
+import dataclasses
+import sys
+
+import numpy as np
+
+from patternboost.errors import UserError
+
+STAGES = {"initial": 0, "search": 1, "sample": 2, "train": 3, "data": 4, "test": 5}
+
+
+def stage_seed(seed, round_, stage, *index):
+    """A 63-bit seed for one stage of one round (and chunk): every random draw of a run comes from one of these."""
+    words = [seed, round_, STAGES[stage], *index]
+    return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0] >> 1)
+
+
+@dataclasses.dataclass
+class Context:
+    """What judge() may use: the run's executor, seeds for the round, the stop flag and a progress callback."""
+    executor: object
+    seed: int
+    round: int
+    chunk: int = 0
+    timeout: float = 0.0
+    stop: object = lambda: False
+    progress: object = lambda what, done, total: None
+
+    def seed_for(self, stage, *index):
+        return stage_seed(self.seed, self.round, stage, *index)
+
+    def map(self, fn, chunks, seeds, what):
+        """fn(chunk, seed) for every chunk through the executor: Outcomes in chunk order, or None when stopped."""
+        return self.executor.map(fn, chunks, seeds, self.timeout, stop=self.stop,
+                                 progress=lambda done, total: self.progress(what, done, total))
+
+
+class PluginRef:
+    """A plugin that worker processes can rebuild: a spec (or an importable class) and its parameters.
+
+    Pickles as (spec, params); each process builds the plugin once. In the process that made it, the plugin
+    instance itself is used."""
+
+    def __init__(self, plugin, label):
+        cls = type(plugin)
+        self.spec = cls if importable(cls) else label
+        self.params = dataclasses.asdict(plugin.params)
+        self._plugin = plugin
+
+    def __getstate__(self):
+        return {"spec": self.spec, "params": self.params}
+
+    def __setstate__(self, state):
+        self.spec, self.params, self._plugin = state["spec"], state["params"], None
+
+    def load(self):
+        if self._plugin is None:
+            key = (self.spec, repr(sorted(self.params.items())))
+            if key not in _LOADED:
+                from patternboost.registry import load_problem  # the registry imports the family kinds
+
+                _LOADED[key] = load_problem(self.spec, **self.params)
+            self._plugin = _LOADED[key]
+        return self._plugin
+
+
+_LOADED = {}  # plugins built in this (worker) process, by spec and parameters
+
+
+def importable(cls):
+    """Whether another process can import `cls` by its module name (not so for a file loaded under a private
+    name)."""
+    module = sys.modules.get(cls.__module__)
+    return module is not None and not getattr(module, "__patternboost_file__", None)
+
+
+def kinds():
+    """{name: family class}; a plugin may name its kind with a `family` attribute, else the first that accepts it."""
+    from patternboost.families.constructions import Constructions
+    from patternboost.families.tasks import Tasks
+
+    return {"tasks": Tasks, "constructions": Constructions}
+
+
+def kind_of(plugin):
+    """The family kind name of a plugin (instance or class)."""
+    named = getattr(plugin, "family", None)
+    if named is not None:
+        if named not in kinds():
+            raise UserError(f"unknown family {named!r} (known: {', '.join(kinds())})")
+        return named
+    return next(name for name, cls in kinds().items() if cls.accepts(plugin))
+
+
+def family_class(name):
+    if name not in kinds():
+        raise UserError(f"unknown family {name!r} (known: {', '.join(kinds())})")
+    return kinds()[name]
+
+
+def make_family(plugin, config, seed, label, device):
+    return family_class(kind_of(plugin))(plugin, config, seed, label, device)
