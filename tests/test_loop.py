@@ -63,3 +63,47 @@ def test_process_executor_ends_identical_to_in_process(straight, tmp_path, worke
     other = make_loop(str(tmp_path / "run"), **{"executor.kind": "process", "executor.workers": workers})
     assert other.run_rounds() == "completed round 1"
     assert_same(straight, other)
+
+
+def test_round_0_stops_between_its_chunks_and_resumes_identically(tmp_path, monkeypatch):
+    """Round 0 (the pool filling itself) checkpoints at its chunks, so a time limit or Ctrl-C is honoured in it."""
+    from patternboost.families import constructions
+
+    monkeypatch.setattr(constructions, "INITIAL_CHUNK", 100)  # loop.initial = 200: two chunks
+    settings = {"loop.rounds": 0}
+    straight = make_loop(str(tmp_path / "straight"), **settings)
+    assert straight.run_rounds() == "completed round 0"
+    interrupted = make_loop(str(tmp_path / "interrupted"), **settings)
+
+    def progress(what, done, total):
+        interrupted.stop.requested = True  # after the first chunk's only local-search call
+    assert interrupted.run_rounds(progress) == "interrupted in round 0 while searching; checkpointed"
+    resumed = make_loop(str(tmp_path / "resumed"), **settings)
+    resumed.load_state_dict(interrupted.run.load_checkpoint())
+    assert (resumed.round, resumed.chunk) == (0, 1)
+    assert resumed.run_rounds() == "completed round 0"
+    assert_same(straight, resumed)
+
+
+def version_1(state):
+    """A checkpoint as patternboost 0.1 wrote it: pool, best and temperature at the top level, no version."""
+    family = state["family"]
+    pool = {k: v for k, v in family["pool"].items() if k != "verified"}
+    return {"round": state["round"], "phase": "sample" if state["phase"] == "propose" else "train",
+            "train_step": state["train_step"], "temperature": family["temperature"], "best": family["best"],
+            "elapsed": state["elapsed"], "losses": state["losses"], "pool": pool, "model": state["model"],
+            "trainer": state["trainer"], "torch_rng": state["torch_rng"]}
+
+
+def test_a_version_1_checkpoint_resumes_and_an_unknown_version_is_refused(straight, tmp_path):
+    from patternboost.errors import UserError
+
+    old = make_loop(str(tmp_path / "old"), **{"loop.rounds": 0})
+    old.run_rounds()  # round 0 only: the checkpoint is at round 1, before training
+    state = old.run.load_checkpoint()
+    resumed = make_loop(str(tmp_path / "resumed"))
+    resumed.load_state_dict(version_1(state))
+    assert resumed.run_rounds() == "completed round 1"
+    assert_same(straight, resumed)
+    with pytest.raises(UserError, match="this checkpoint has version 99"):
+        resumed.load_state_dict({**state, "version": 99})

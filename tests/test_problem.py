@@ -65,6 +65,11 @@ FAULTS = {
     "verify() rejects an object that local_search() returned: nope": fault(
         verify=lambda self, o: (_ for _ in ()).throw(ValueError("nope"))),
     "verify() gives 5 but score() gives 6": fault(verify=lambda self, o: 5),
+    # A local search that keeps what it is given but does not repair it: the garbage a model can emit stays
+    # invalid (here: an empty vector, which this verify() refuses), so the pool would fill with invalid objects.
+    "verify() rejects what local_search() made of a malformed sequence: empty": fault(
+        local_search=lambda self, b, s: b,
+        verify=lambda self, o: Bits.verify(self, o) if o.any() else (_ for _ in ()).throw(ValueError("empty"))),
 }
 
 
