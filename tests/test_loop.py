@@ -107,3 +107,15 @@ def test_a_version_1_checkpoint_resumes_and_an_unknown_version_is_refused(straig
     assert_same(straight, resumed)
     with pytest.raises(UserError, match="this checkpoint has version 99"):
         resumed.load_state_dict({**state, "version": 99})
+
+
+def test_a_long_phase_logs_its_progress_and_writes_its_status(straight, tmp_path, monkeypatch, caplog):
+    from patternboost import loop as loop_module
+
+    monkeypatch.setattr(loop_module, "LOG_EVERY", 0.0)  # as if every step took a minute
+    run = make_loop(str(tmp_path / "run"), **{"loop.rounds": 1})
+    with caplog.at_level("INFO", logger="patternboost"):
+        run.run_rounds()
+    assert any("round 1: train (loss" in r.getMessage() and "[session" in r.getMessage() for r in caplog.records)
+    status = run.run.status()
+    assert status["what"] == "stopped: completed round 1" and status["round"] == 2 and status["pid"] > 0
