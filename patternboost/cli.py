@@ -362,7 +362,8 @@ def cmd_show(args):
 
 def trained(args):
     """(family, decoder) of a run's latest checkpoint, read-only: nothing is written into the run directory."""
-    from patternboost.loop import build_model, resolve_device, upgrade
+    from patternboost.families import upgrade
+    from patternboost.loop import build_model, resolve_device
     from patternboost.sample import Decoder
 
     run, family = open_family(args.run_dir)

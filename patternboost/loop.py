@@ -17,14 +17,13 @@ import torch
 
 from patternboost.errors import UserError
 from patternboost.executor import make_executor
-from patternboost.families import Context, make_family
+from patternboost.families import CHECKPOINT_VERSION, Context, make_family, upgrade
 from patternboost.model import GPT, GPTConfig
 from patternboost.sample import Decoder
 from patternboost.train import Trainer
 
 log = logging.getLogger("patternboost")
 
-CHECKPOINT_VERSION = 2
 CHECKPOINT_EVERY = 60.0  # seconds: a long phase also checkpoints between chunks this often
 LOG_EVERY = 60.0  # seconds: a long phase logs its progress this often
 
@@ -226,19 +225,3 @@ class Loop:
         self.checkpoint()
         return f"{self.stop.why()} in round {self.round} {where}; checkpointed"
 
-
-def upgrade(state):
-    """A checkpoint of an earlier version in today's layout, or one line saying why it cannot be."""
-    version = state.get("version", 1)
-    if version == CHECKPOINT_VERSION:
-        return state
-    if version != 1:
-        raise UserError(f"this checkpoint has version {version}; this patternboost reads versions 1 and "
-                        f"{CHECKPOINT_VERSION} (upgrade patternboost to resume it)")
-    # Version 1 kept the pool, temperature and best at the top level and redid an unfinished sampling or
-    # evaluation from its start, as this version does from chunk 0.
-    family = {key: state[key] for key in ("pool", "temperature", "best") if key in state}
-    return {"version": CHECKPOINT_VERSION, "round": state["round"],
-            "phase": "train" if state["phase"] == "train" else "propose", "train_step": state["train_step"],
-            "chunk": 0, "losses": state["losses"], "train_s": 0.0, "elapsed": state["elapsed"],
-            "model": state["model"], "trainer": state["trainer"], "torch_rng": state["torch_rng"], "family": family}

@@ -40,6 +40,7 @@ import numpy as np
 
 from patternboost.errors import UserError
 
+CHECKPOINT_VERSION = 2  # the layout of Loop.state_dict(); upgrade() reads the earlier one
 STAGES = {"initial": 0, "search": 1, "sample": 2, "train": 3, "data": 4, "test": 5}
 
 
@@ -134,3 +135,20 @@ def family_class(name):
 
 def make_family(plugin, config, seed, label, device):
     return family_class(kind_of(plugin))(plugin, config, seed, label, device)
+
+
+def upgrade(state):
+    """A checkpoint of an earlier version in today's layout, or one line saying why it cannot be."""
+    version = state.get("version", 1)
+    if version == CHECKPOINT_VERSION:
+        return state
+    if version != 1:
+        raise UserError(f"this checkpoint has version {version}; this patternboost reads versions 1 and "
+                        f"{CHECKPOINT_VERSION} (upgrade patternboost to resume it)")
+    # Version 1 kept the pool, temperature and best at the top level and redid an unfinished sampling or
+    # evaluation from its start, as this version does from chunk 0.
+    family = {key: state[key] for key in ("pool", "temperature", "best") if key in state}
+    return {"version": CHECKPOINT_VERSION, "round": state["round"],
+            "phase": "train" if state["phase"] == "train" else "propose", "train_step": state["train_step"],
+            "chunk": 0, "losses": state["losses"], "train_s": 0.0, "elapsed": state["elapsed"],
+            "model": state["model"], "trainer": state["trainer"], "torch_rng": state["torch_rng"], "family": family}
