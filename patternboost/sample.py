@@ -89,38 +89,73 @@ def greedy(model, prompts, max_new, device):
     return answers, ended
 
 
-@torch.no_grad()
 def beam_search(model, prompt, width, max_new, device):
     """The `width` most likely continuations of one prompt that end in EOS, best first, as
     (tokens before EOS, total log-probability). Fewer when fewer end within max_new tokens."""
+    return beam_search_batch(model, [prompt], width, max_new, device)[0]
+
+
+@torch.no_grad()
+def beam_search_batch(model, prompts, width, max_new, device):
+    """beam_search for many prompts at once: prompts of one length decode together, `width` beams each."""
     model.eval()
-    length = len(prompt)
+    found = [None] * len(prompts)
+    for indices in _by_length(prompts).values():
+        group = _beam_group(model, np.array([prompts[i] for i in indices]), width, max_new, device)
+        for i, answers in zip(indices, group):
+            found[i] = answers
+    return found
+
+
+def _beam_group(model, prompts, width, max_new, device):
+    """Beam search for B prompts of one length. Each prompt keeps up to `width` live beams in its own slots (dead
+    slots score -inf); at every step the `width` best extensions of its live beams are taken, those ending in EOS
+    are finished, and a prompt is done once `width` finished answers are at least as likely as its best live beam
+    (log-probabilities only fall as an answer grows)."""
+    count, length = prompts.shape
     steps = min(max_new, model.config.block_size - length)
     caches = [[] for _ in model.blocks]
-    tokens = torch.tensor(np.array([prompt]), dtype=torch.long, device=device)
-    beams, scores, finished = [[]], torch.zeros(1, device=device), []
+    tokens = torch.tensor(prompts, dtype=torch.long, device=device)
+    slots = 1  # live beams per prompt in the current layout: 1 after the prompt, `width` after the first step
+    scores = torch.zeros(count, 1, device=device)
+    beams = [[[]] for _ in range(count)]  # beams[b][slot] = tokens so far
+    finished = [[] for _ in range(count)]
+    done = np.zeros(count, dtype=bool)
     for t in range(steps):
-        logp = scores[:, None] + _step_logits(model, tokens, caches, 0 if t == 0 else length + t - 1)
-        best = torch.topk(logp.flatten(), min(width, logp.numel()))
-        parents, chosen = best.indices // logp.shape[1], best.indices % logp.shape[1]
-        keep = []
-        for score, parent, token in zip(best.values.tolist(), parents.tolist(), chosen.tolist()):
-            if token == EOS:
-                finished.append((np.array(beams[parent], dtype=np.int64), score))
-            else:
-                keep.append((parent, token, score))
-        # A finished answer beats every live beam below it: stop once `width` are at least as good.
-        finished.sort(key=lambda answer: -answer[1])
-        if not keep or (len(finished) >= width and finished[width - 1][1] >= keep[0][2]):
+        logp = scores[:, :, None] + _step_logits(model, tokens, caches, 0 if t == 0 else length + t - 1).view(
+            count, slots, -1)
+        vocab = logp.shape[2]
+        best = torch.topk(logp.view(count, -1), min(width, slots * vocab), dim=1)
+        values, picks = best.values.tolist(), best.indices.tolist()
+        parents = np.zeros((count, width), dtype=np.int64)  # the slot each new slot extends
+        new_scores = torch.full((count, width), -float("inf"), device=device)
+        new_tokens = torch.full((count * width, 1), PAD, dtype=torch.long, device=device)
+        new_beams = [[[] for _ in range(width)] for _ in range(count)]
+        for b in np.flatnonzero(~done):
+            live = 0
+            for score, pick in zip(values[b], picks[b]):
+                parent, token = divmod(pick, vocab)
+                if score == -float("inf"):
+                    break
+                if token == EOS:
+                    finished[b].append((np.array(beams[b][parent], dtype=np.int64), score))
+                    continue
+                parents[b, live], new_scores[b, live] = parent, score
+                new_tokens[b * width + live, 0] = token
+                new_beams[b][live] = [*beams[b][parent], token]
+                live += 1
+            finished[b].sort(key=lambda answer: -answer[1])
+            best_live = new_scores[b, 0].item() if live else -float("inf")
+            if not live or (len(finished[b]) >= width and finished[b][width - 1][1] >= best_live):
+                done[b] = True
+                new_scores[b] = -float("inf")
+        if done.all():
             break
-        index = torch.tensor([parent for parent, _, _ in keep], device=device)
+        index = torch.as_tensor((np.arange(count)[:, None] * slots + parents).reshape(-1), device=device)
         for cache in caches:
             cache[:] = [cache[0][index], cache[1][index]]
-        beams = [[*beams[parent], token] for parent, token, _ in keep]
-        scores = torch.tensor([score for _, _, score in keep], device=device)
-        tokens = torch.tensor([[token] for _, token, _ in keep], dtype=torch.long, device=device)
-    return finished[:width]
-
+        slots, scores, tokens, beams = width, new_scores, new_tokens, new_beams
+    return [answers[:width] for answers in finished]
 
 class Decoder:
     """The one decoding entry point the families use: a model and its device, sampled, greedy or by beam."""
@@ -137,7 +172,7 @@ class Decoder:
         the most likely answer of a beam search of width `beam`."""
         if not beam:
             return greedy(self.model, prompts, max_new, self.device)
-        found = [self.beams(prompt, beam, max_new) for prompt in prompts]
+        found = beam_search_batch(self.model, prompts, beam, max_new, self.device)
         return [b[0][0] if b else np.zeros(0, dtype=np.int64) for b in found], [bool(b) for b in found]
 
     def beams(self, prompt, width, max_new):

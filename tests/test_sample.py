@@ -78,3 +78,16 @@ def test_beam_of_width_one_is_greedy():
             assert len(best) == 1 and list(best[0][0]) == list(answer)
         else:
             assert best == []
+
+
+def test_batched_beam_search_answers_each_prompt_as_alone():
+    from patternboost.sample import beam_search_batch
+
+    model = random_model("alibi")
+    rng = np.random.default_rng(3)
+    prompts = [np.array([BOS, *rng.integers(3, 12, length)]) for length in (3, 1, 3, 4, 3)]
+    together = beam_search_batch(model, prompts, 4, 6, CPU)
+    for prompt, answers in zip(prompts, together):
+        alone = beam_search(model, prompt, width=4, max_new=6, device=CPU)
+        assert [list(a) for a, _ in answers] == [list(a) for a, _ in alone]
+        assert np.allclose([s for _, s in answers], [s for _, s in alone], atol=1e-4)
