@@ -109,34 +109,4 @@ def test_resume_says_when_the_plugin_file_changed(tmp_path):
     assert code == 0 and f"the plugin file {plugin} has changed since this run started" in out, err
 
 
-ONES = '''
-import dataclasses
-import numpy as np
-from patternboost import Problem
-
-
-class Ones(Problem):
-    @dataclasses.dataclass
-    class Params:
-        pass
-
-    vocab_size, max_length = 2, 4
-
-    def initial(self, count, seed):
-        return np.random.default_rng(seed).integers(0, 2, (count, 4)).astype(np.int8)
-
-    def local_search(self, batch, seed):
-        return batch
-
-    def score(self, batch):
-        return batch.sum(axis=1).astype(np.float64)
-
-    def encode(self, batch):
-        return [row.astype(np.int64) for row in batch]
-
-    def decode(self, sequences):
-        out = np.zeros((len(sequences), 4), dtype=np.int8)
-        for i, sequence in enumerate(sequences):
-            out[i, : min(4, len(sequence))] = sequence[:4]
-        return out, np.array([len(s) == 4 for s in sequences])
-'''
+ONES = "from tests.test_problem import Bits as Ones  # a well-behaved plugin, in a file of its own\n"
