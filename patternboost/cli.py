@@ -385,15 +385,7 @@ def cmd_ask(args):
         raise UserError("--beam must be 0 (greedy) or a beam width")
     family, decoder = trained(args)
     result = family.ask(decoder, args.input, args.beam)
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    if not result["answers"]:
-        print(f"{args.input}: no answer (the model did not end one within the answer length)")
-    for rank, answer in enumerate(result["answers"], 1):
-        logp = "" if answer["log_prob"] is None else f"  log p {answer['log_prob']:.3f}"
-        check = {True: "  correct", False: "  wrong", None: ""}[answer["correct"]]
-        print(f"{rank}. {answer['answer']}{logp}{check}")
+    print(json.dumps(result) if args.json else "\n".join(family.answer_lines(result)))
     return 0
 
 

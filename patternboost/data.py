@@ -50,6 +50,7 @@ class DataConfig:
     primers: int = 0  # long examples from generate_long(), for priming
     primer_prob: float = 0.0  # fresh with primers: chance an example is a primer
     workers: int = -1  # processes generating fresh data ahead of training; -1 = auto (0 on CPU, up to 8 on GPU)
+    found_share: float = 0.25  # discovery: chance each example of a batch is a verified find of earlier rounds
 
     def __post_init__(self):
         self.validate()
@@ -63,7 +64,7 @@ class DataConfig:
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
                 fail(f"data.{name} must be a non-negative integer, got {value!r}")
-        for name in ("repeated_prob", "primer_prob"):
+        for name in ("repeated_prob", "primer_prob", "found_share"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value <= 1:
                 fail(f"data.{name} must be a probability in [0, 1], got {value!r}")

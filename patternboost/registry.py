@@ -10,8 +10,7 @@ import sys
 
 from patternboost.config import coerce, field_types
 from patternboost.errors import UserError
-from patternboost.problem import Problem, check_contract
-from patternboost.tasks import check_task_contract, is_task
+from patternboost.problem import Problem
 
 ENTRY_POINT_GROUP = "patternboost.problems"
 PLUGIN_PREFIX = "patternboost_plugin_"  # module names of plugin files that no plain import can name
@@ -170,7 +169,9 @@ def load_problem(spec, **params):
         raise
     except (ValueError, TypeError) as exc:
         raise UserError(f"{label}: {exc}") from exc
-    (check_task_contract if is_task(problem) else check_contract)(problem, label)
+    from patternboost.families import family_class, kind_of  # the family kinds import this module
+
+    family_class(kind_of(problem)).contract(problem, label)
     return problem
 
 

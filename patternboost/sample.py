@@ -175,6 +175,7 @@ class Decoder:
         found = beam_search_batch(self.model, prompts, beam, max_new, self.device)
         return [b[0][0] if b else np.zeros(0, dtype=np.int64) for b in found], [bool(b) for b in found]
 
-    def beams(self, prompt, width, max_new):
-        """The `width` most likely answers that end with EOS, as (tokens, log-probability), best first."""
-        return beam_search(self.model, prompt, width, max_new, self.device)
+    def beams_batch(self, prompts, width, max_new):
+        """For each prompt, the `width` most likely answers that end with EOS, as (tokens, log-probability), best
+        first."""
+        return beam_search_batch(self.model, prompts, width, max_new, self.device)

@@ -7,6 +7,9 @@ Every family is the same round:
 
 A family kind wraps a user's plugin (a Problem, a Task) and owns all state but the model and the optimizer:
 
+    accepts(plugin), contract(plugin, label), check(plugin, engine, label)
+                                  whether a plugin is of this kind (when it names none), its contract checked
+                                  on load, and its probe with the engine settings before a run exists
     first_round                   the number of the run's first round
     doing(round)                  what its propose phase is called in messages ("sampling", "evaluating")
     vocab_size, block_size        the model's shape (special tokens included)
@@ -27,7 +30,8 @@ and, for the CLI (classmethods where no plugin instance is needed):
 
     status(run)                   one line for `patternboost status`
     show(run, args)               what `patternboost show` prints
-    ask(decoder, text, beam)      -> answers to a user's input (`patternboost ask`)
+    ask(decoder, text, beam)      -> answers to a user's input (`patternboost ask`), JSON-ready
+    answer_lines(result)          the same as text lines
     draw_samples(decoder, ...)    -> JSON-ready samples (`patternboost sample`)
 
 Chunks make every phase interruptible and resumable: the loop checks for a stop between chunks and checkpoints at
@@ -112,9 +116,10 @@ def importable(cls):
 def kinds():
     """{name: family class}; a plugin may name its kind with a `family` attribute, else the first that accepts it."""
     from patternboost.families.constructions import Constructions
+    from patternboost.families.discovery import Discoveries
     from patternboost.families.tasks import Tasks
 
-    return {"tasks": Tasks, "constructions": Constructions}
+    return {"discovery": Discoveries, "tasks": Tasks, "constructions": Constructions}
 
 
 def kind_of(plugin):

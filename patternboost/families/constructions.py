@@ -21,7 +21,7 @@ from patternboost.data import DataConfig
 from patternboost.errors import UserError
 from patternboost.families import PluginRef, stage_seed
 from patternboost.pool import ElitePool
-from patternboost.problem import check_batch, check_decoded, check_scores, check_sequences, probe
+from patternboost.problem import check_batch, check_contract, check_decoded, check_scores, check_sequences, probe
 
 log = logging.getLogger("patternboost")
 
@@ -60,6 +60,8 @@ class Constructions:
     @staticmethod
     def accepts(plugin):
         return True
+
+    contract = staticmethod(check_contract)
 
     @staticmethod
     def check(problem, engine, label):

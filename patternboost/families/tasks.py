@@ -23,6 +23,7 @@ from patternboost.tasks import (
     FramedPairs,
     check_metrics,
     check_pairs,
+    check_task_contract,
     framed_task,
     is_task,
     probe_task,
@@ -48,6 +49,8 @@ class Tasks:
     @staticmethod
     def accepts(plugin):
         return is_task(plugin)
+
+    contract = staticmethod(check_task_contract)
 
     @staticmethod
     def check(task, engine, label):
@@ -202,17 +205,10 @@ class Tasks:
     def ask(self, decoder, text, beam):
         """The model's answers to a user's input: the most likely first; each rendered and, where the task can
         tell, checked."""
-        parse = getattr(self.task, "parse_input", None)
-        if not callable(parse):
-            raise UserError(f"{self.label} cannot read typed input (the task has no parse_input())")
-        try:
-            prompt = np.asarray(parse(text), dtype=np.int64)
-        except ValueError as exc:
-            raise UserError(f"{self.label}: cannot read {text!r}: {exc}") from exc
-        check_pairs(self.label, "parse_input()", ([prompt], [np.zeros(1, dtype=np.int64)]), self.task)
+        prompt = typed_prompt(self.task, self.label, text)
         row = prompt_rows([prompt])[0]
         if beam:
-            answers = decoder.beams(row, beam, self.task.max_answer + 1)
+            answers = decoder.beams_batch([row], beam, self.task.max_answer + 1)[0]
         else:
             (answer,), (ended,) = decoder.answer([row], self.task.max_answer + 1, 0)
             answers = [(answer, None)] if ended else []
@@ -223,6 +219,17 @@ class Tasks:
                         "log_prob": None if logp is None else round(float(logp), 4),
                         "correct": self.is_correct(prompt, answer)})
         return {"input": text, "prompt": prompt.tolist(), "answers": out}
+
+    @staticmethod
+    def answer_lines(result):
+        if not result["answers"]:
+            return [f"{result['input']}: no answer (the model did not end one within the answer length)"]
+        lines = []
+        for rank, answer in enumerate(result["answers"], 1):
+            logp = "" if answer["log_prob"] is None else f"  log p {answer['log_prob']:.3f}"
+            check = {True: "  correct", False: "  wrong", None: ""}[answer["correct"]]
+            lines.append(f"{rank}. {answer['answer']}{logp}{check}")
+        return lines
 
     def render(self, answer):
         render = getattr(self.task, "format_answer", None)
@@ -240,3 +247,15 @@ class Tasks:
     def draw_samples(self, decoder, count, temperature, seed, search, executor):
         raise UserError(f"{self.label} answers inputs: use `patternboost ask RUN_DIR \"INPUT\"`")
 
+
+def typed_prompt(plugin, label, text):
+    """The prompt tokens of what a user typed, through the plugin's parse_input(); one line when it cannot."""
+    parse = getattr(plugin, "parse_input", None)
+    if not callable(parse):
+        raise UserError(f"{label} cannot read typed input (it has no parse_input())")
+    try:
+        prompt = np.asarray(parse(text), dtype=np.int64)
+    except ValueError as exc:
+        raise UserError(f"{label}: cannot read {text!r}: {exc}") from exc
+    check_pairs(label, "parse_input()", ([prompt], [np.zeros(1, dtype=np.int64)]), plugin)
+    return prompt

@@ -1,0 +1,245 @@
+"""Discovery: a Discovery plugin (patternboost.discovery) on the loop, by expert iteration.
+
+Data source: the [data] regime over examples() (answers known), with `data.found_share` of each batch drawn from
+the verified finds of earlier rounds. Propose: beam search of width `sample.beam` (1 when 0) for the held-out test
+prompts, then for `sample.count` new problems, `sample.batch_size` prompts per chunk. Judge: verify() of every
+candidate, one call each through the executor (a timeout, a dead worker or an exception is a status of its own).
+Absorb: a new problem is solved by its most likely solved candidate, and that pair joins the finds.
+"""
+import functools
+import json
+import math
+import os
+
+import numpy as np
+
+from patternboost import tokens
+from patternboost.data import make_source
+from patternboost.discovery import check_contract, probe
+from patternboost.errors import UserError
+from patternboost.families import PluginRef, stage_seed
+from patternboost.families.tasks import typed_prompt
+from patternboost.problem import _call
+from patternboost.rundir import write_atomic
+from patternboost.tasks import FramedPairs, frame, prompt_rows, sequence_width, training_batch
+
+
+def verify_one(plugin_ref, pair, seed):
+    """verify() of one (prompt, answer) pair in any process; an exception is the status "error"."""
+    plugin = plugin_ref.load()
+    try:
+        status = plugin.verify(*pair)
+    except Exception:  # noqa: BLE001 - a verifier that fails on one candidate judges it, it does not stop a run
+        return "error"
+    return status if status in plugin.statuses else "error"
+
+
+def empty_tally():
+    return {"tried": 0, "solved": 0, "statuses": {}, "tests": {}}
+
+
+class Discoveries:
+    first_round = 1
+
+    def __init__(self, plugin, config, seed, label, device=None):
+        self.plugin, self.config, self.seed, self.label = plugin, config, seed, label
+        self.ref = PluginRef(plugin, label)
+        self.vocab_size = plugin.vocab_size + tokens.N_SPECIAL
+        self.block_size = sequence_width(plugin)
+        self.found = {"prompts": [], "answers": [], "rounds": []}  # verified pairs: expert iteration's data
+        self.tally = empty_tally()
+        self.best_found = None
+
+    @staticmethod
+    def accepts(plugin):
+        return False  # a discovery plugin says so: family = "discovery"
+
+    contract = staticmethod(check_contract)
+
+    @staticmethod
+    def check(plugin, engine, label):
+        width, context = sequence_width(plugin), engine.model.context
+        if context and width > context:
+            raise UserError(f"{label}: sequences need {width} tokens (prompt, answer and 3 framing tokens) but "
+                            f"model.context is {context}")
+        probe(plugin, label)
+
+    @staticmethod
+    def doing(round_):
+        return "verifying"
+
+    def target(self):
+        return None
+
+    # --- train ----------------------------------------------------------------------------------------------
+
+    def train_steps(self, round_):
+        return self.config.train.steps
+
+    @functools.cached_property
+    def data_source(self):
+        return make_source(FramedPairs(self.plugin, self.label), self.config.data, self.config.train.batch_size,
+                           stage_seed(self.seed, 0, "data"))
+
+    def batches(self, round_):
+        """The data source's batch (round - 1) * steps + k, each row replaced by a verified find with probability
+        data.found_share (the finds are fixed while a round trains, so any step replays exactly)."""
+        offset, share = (round_ - 1) * self.config.train.steps, self.config.data.found_share
+        found = len(self.found["prompts"])
+
+        def batch(step):
+            rows = self.data_source(offset + step)
+            if found and share:
+                rng = np.random.default_rng((stage_seed(self.seed, round_, "train"), step))
+                mixed = np.flatnonzero(rng.random(len(rows)) < share)
+                picks = rng.integers(0, found, size=len(mixed))
+                rows = rows.copy()
+                rows[mixed] = frame([self.found["prompts"][i] for i in picks],
+                                    [self.found["answers"][i] for i in picks], rows.shape[1])
+            return training_batch(rows)
+        return batch
+
+    def close(self):
+        pass
+
+    # --- propose, judge, absorb -----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def test_sets(self):
+        if not callable(getattr(self.plugin, "test_sets", None)):
+            return {}
+        return _call(self.label, "test_sets()", self.plugin.test_sets, stage_seed(self.seed, 0, "test"))
+
+    @functools.cached_property
+    def test_chunks(self):
+        size = self.config.sample.batch_size
+        return [(name, first) for name, prompts in self.test_sets.items() for first in range(0, len(prompts), size)]
+
+    def proposal_chunks(self, round_):
+        return len(self.test_chunks) + math.ceil(self.config.sample.count / self.config.sample.batch_size)
+
+    def propose(self, decoder, round_, chunk):
+        size = self.config.sample.batch_size
+        if chunk < len(self.test_chunks):
+            name, first = self.test_chunks[chunk]
+            prompts = self.test_sets[name][first:first + size]
+        else:
+            name, first = None, (chunk - len(self.test_chunks)) * size
+            count = min(size, self.config.sample.count - first)
+            prompts = _call(self.label, "problems()", self.plugin.problems, count,
+                            stage_seed(self.seed, round_, "sample", chunk))
+        beams = decoder.beams_batch(prompt_rows(prompts), max(1, self.config.sample.beam), self.plugin.max_answer + 1)
+        return {"test": name, "prompts": [np.asarray(p) for p in prompts],
+                "candidates": [[answer - tokens.N_SPECIAL for answer, _ in found] for found in beams]}
+
+    def judge(self, candidates, ctx):
+        pairs = [(prompt, answer) for prompt, answers in zip(candidates["prompts"], candidates["candidates"])
+                 for answer in answers]
+        seeds = [ctx.seed_for("search", ctx.chunk, i) for i in range(len(pairs))]
+        outcomes = ctx.map(functools.partial(verify_one, self.ref), pairs, seeds, "verify")
+        if outcomes is None:
+            return None
+        statuses = iter(o.value if o.ok else {"raised": "error"}.get(o.failure, o.failure) for o in outcomes)
+        return {**candidates, "statuses": [[next(statuses) for _ in answers] for answers in candidates["candidates"]]}
+
+    def absorb(self, verdicts, round_):
+        name, tally = verdicts["test"], self.tally
+        for prompt, answers, statuses in zip(verdicts["prompts"], verdicts["candidates"], verdicts["statuses"]):
+            solved = next((a for a, s in zip(answers, statuses) if s in self.plugin.solved), None)
+            if name is not None:
+                done, total = tally["tests"].get(name, (0, 0))
+                tally["tests"][name] = (done + (solved is not None), total + 1)
+                continue
+            tally["tried"] += 1
+            best_status = next((s for s in statuses if s in self.plugin.solved), statuses[0] if statuses else "none")
+            tally["statuses"][best_status] = tally["statuses"].get(best_status, 0) + 1
+            if solved is not None:
+                tally["solved"] += 1
+                self.found["prompts"].append(prompt)
+                self.found["answers"].append(np.asarray(solved))
+                self.found["rounds"].append(round_)
+
+    def close_round(self, round_):
+        tally, self.tally = self.tally, empty_tally()
+        rate = tally["solved"] / tally["tried"] if tally["tried"] else None
+        found = len(self.found["prompts"])
+        if self.best_found is None or found > self.best_found["score"]:
+            self.best_found = {"score": found, "round": round_}
+        return {"tried": tally["tried"], "solved": tally["solved"], "discovery_rate": rate, "found_total": found,
+                **{f"solved_{name}": done / total for name, (done, total) in tally["tests"].items()},
+                **{f"status_{status}": n for status, n in sorted(tally["statuses"].items())}}
+
+    # --- record ---------------------------------------------------------------------------------------------
+
+    def publish(self, run, record):
+        """found.json: every verified pair so far, as text where the plugin can write it."""
+        pairs = [{"problem": self.text("format_prompt", p), "answer": self.text("format_answer", a), "round": r}
+                 for p, a, r in zip(self.found["prompts"], self.found["answers"], self.found["rounds"])]
+        write_atomic(run.file("found.json"), json.dumps({"found": pairs}, indent=1) + "\n")
+
+    def text(self, method, tokens_):
+        render = getattr(self.plugin, method, None)
+        try:
+            return render(tokens_) if callable(render) else " ".join(map(str, tokens_.tolist()))
+        except ValueError:
+            return "(unparsable)"
+
+    def summary(self, record):
+        rate = "-" if record["discovery_rate"] is None else f"{record['discovery_rate']:.1%}"
+        tests = "".join(f", {k} {v:.1%}" for k, v in record.items() if k.startswith("solved_"))
+        return f"discovery {rate} ({record['solved']}/{record['tried']}), found {record['found_total']}{tests}"
+
+    def best(self):
+        return self.best_found
+
+    def best_line(self):
+        return f"{self.best_found['score']} verified finds"
+
+    def state_dict(self):
+        return {"found": self.found, "tally": self.tally, "best": self.best_found}
+
+    def load_state_dict(self, state):
+        self.found, self.tally, self.best_found = state["found"], state["tally"], state["best"]
+
+    # --- the CLI --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def status(run):
+        last = (run.metrics() or [{}])[-1]
+        if "found_total" not in last:
+            return "round -  nothing verified yet"
+        rate = "-" if last["discovery_rate"] is None else f"{last['discovery_rate']:.1%}"
+        return f"round {last['round']}  discovery {rate}  found {last['found_total']}"
+
+    def show(self, run, args):
+        path = run.file("found.json")
+        if not os.path.exists(path):
+            raise UserError(f"{args.run_dir} has found nothing yet (found.json is written after each round)")
+        with open(path) as f:
+            found = json.load(f)["found"]
+        print(f"{self.label}: {len(found)} verified finds")
+        for pair in found:
+            print(f"round {pair['round']}: {pair['problem']}  ->  {pair['answer']}")
+
+    def ask(self, decoder, text, beam):
+        """Candidates for a user's problem, each verified here (no timeout: the user waits), solved ones first."""
+        prompt = typed_prompt(self.plugin, self.label, text)
+        found = decoder.beams_batch(prompt_rows([prompt]), max(1, beam), self.plugin.max_answer + 1)[0]
+        candidates = []
+        for answer, logp in found:
+            answer = answer - tokens.N_SPECIAL
+            status = verify_one(self.ref, (prompt, answer), 0)
+            candidates.append({"answer": self.text("format_answer", answer), "status": status,
+                               "log_prob": round(float(logp), 4)})
+        candidates.sort(key=lambda c: c["status"] not in self.plugin.solved)  # stable: likelier first within
+        return {"input": text, "candidates": candidates}
+
+    def answer_lines(self, result):
+        if not result["candidates"]:
+            return [f"{result['input']}: no candidate (the model did not end one within the answer length)"]
+        return [f"{rank}. {c['answer']}  [{c['status']}]  log p {c['log_prob']:.3f}"
+                for rank, c in enumerate(result["candidates"], 1)]
+
+    def draw_samples(self, decoder, count, temperature, seed, search, executor):
+        raise UserError(f"{self.label} answers problems: use `patternboost ask RUN_DIR \"PROBLEM\"`")
+
