@@ -111,9 +111,14 @@ def check_rows(rows, count, what, like=None):
     return rows
 
 
-def make_source(task, config, batch_size, seed):
-    """The batch source for `config` over `task`: source(step) -> rows, `batch_size` examples per step."""
-    return DataSource(task, config, batch_size, seed)
+def make_source(task, config, batch_size, seed, finite_set=None):
+    """The batch source for `config` over `task`: source(step) -> rows, `batch_size` examples per step.
+    `finite_set`: the budget set or S, generated beforehand (by a family that generates it in parallel and keeps
+    it in its checkpoint), instead of lazily here."""
+    source = DataSource(task, config, batch_size, seed)
+    if finite_set is not None:
+        source.finite_set = check_rows(finite_set, config.set_size, "the generated set")
+    return source
 
 
 class DataSource:

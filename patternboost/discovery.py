@@ -65,8 +65,6 @@ def check_contract(plugin, label):
     if not statuses or not solved or not set(solved) <= set(statuses):
         raise UserError(f"{label}: statuses must list every status verify() returns and solved those that count "
                         f"as solved (a non-empty part of statuses)")
-    if set(statuses) & set(ENGINE_STATUSES):
-        raise UserError(f"{label}: statuses must not use {', '.join(ENGINE_STATUSES)} (the engine's own)")
 
 
 def check_prompts(label, what, prompts, plugin, count=None):

@@ -1,7 +1,10 @@
 """Discovery: a Discovery plugin (patternboost.discovery) on the loop, by expert iteration.
 
 Data source: the [data] regime over examples() (answers known), with `data.found_share` of each batch drawn from
-the verified finds of earlier rounds. Propose: beam search of width `sample.beam` (1 when 0) for the held-out test
+the verified finds of earlier rounds. In the budget regime round 0 is the data source filling itself: the
+`data.budget` examples are generated in chunks through the executor (in parallel with the process executor) and
+kept in the checkpoint, so a resumed run never generates them again; examples that are slow to make (symbolic
+ones) want this. Propose: beam search of width `sample.beam` (1 when 0) for the held-out test
 prompts, then for `sample.count` new problems, `sample.batch_size` prompts per chunk. Judge: verify() of every
 candidate, one call each through the executor (a timeout, a dead worker or an exception is a status of its own).
 Absorb: a new problem is solved by its most likely solved candidate, and that pair joins the finds.
@@ -34,12 +37,20 @@ def verify_one(plugin_ref, pair, seed):
     return status if status in plugin.statuses else "error"
 
 
+GENERATE_CALL = 250  # examples per generation call in round 0 (the executor's unit)
+GENERATE_CHUNK = 16 * GENERATE_CALL  # examples per chunk of round 0 (a checkpoint boundary): calls run in parallel
+
+
+def generate_chunk(plugin_ref, count, seed):
+    """`count` framed training rows of examples(count, seed), in any process."""
+    return FramedPairs(plugin_ref.load(), str(plugin_ref.spec)).generate(count, seed)
+
+
 def empty_tally():
     return {"tried": 0, "solved": 0, "statuses": {}, "tests": {}}
 
 
 class Discoveries:
-    first_round = 1
 
     def __init__(self, plugin, config, seed, label, device=None):
         self.plugin, self.config, self.seed, self.label = plugin, config, seed, label
@@ -47,6 +58,8 @@ class Discoveries:
         self.vocab_size = plugin.vocab_size + tokens.N_SPECIAL
         self.block_size = sequence_width(plugin)
         self.found = {"prompts": [], "answers": [], "rounds": []}  # verified pairs: expert iteration's data
+        self.generated = []  # budget regime: round 0's chunks of framed example rows
+        self.first_round = 0 if config.data.regime == "budget" else 1
         self.tally = empty_tally()
         self.best_found = None
 
@@ -66,7 +79,7 @@ class Discoveries:
 
     @staticmethod
     def doing(round_):
-        return "verifying"
+        return "generating" if round_ == 0 else "verifying"
 
     def target(self):
         return None
@@ -74,12 +87,13 @@ class Discoveries:
     # --- train ----------------------------------------------------------------------------------------------
 
     def train_steps(self, round_):
-        return self.config.train.steps
+        return 0 if round_ == 0 else self.config.train.steps
 
     @functools.cached_property
     def data_source(self):
+        rows = np.concatenate(self.generated) if self.generated else None
         return make_source(FramedPairs(self.plugin, self.label), self.config.data, self.config.train.batch_size,
-                           stage_seed(self.seed, 0, "data"))
+                           stage_seed(self.seed, 0, "data"), finite_set=rows)
 
     def batches(self, round_):
         """The data source's batch (round - 1) * steps + k, each row replaced by a verified find with probability
@@ -116,9 +130,13 @@ class Discoveries:
         return [(name, first) for name, prompts in self.test_sets.items() for first in range(0, len(prompts), size)]
 
     def proposal_chunks(self, round_):
+        if round_ == 0:
+            return math.ceil(self.config.data.budget / GENERATE_CHUNK)
         return len(self.test_chunks) + math.ceil(self.config.sample.count / self.config.sample.batch_size)
 
     def propose(self, decoder, round_, chunk):
+        if round_ == 0:
+            return {"generate": min(GENERATE_CHUNK, self.config.data.budget - chunk * GENERATE_CHUNK)}
         size = self.config.sample.batch_size
         if chunk < len(self.test_chunks):
             name, first = self.test_chunks[chunk]
@@ -133,6 +151,18 @@ class Discoveries:
                 "candidates": [[answer - tokens.N_SPECIAL for answer, _ in found] for found in beams]}
 
     def judge(self, candidates, ctx):
+        if "generate" in candidates:
+            total = candidates["generate"]
+            counts = [min(GENERATE_CALL, total - first) for first in range(0, total, GENERATE_CALL)]
+            seeds = [ctx.seed_for("data", ctx.chunk, i) for i in range(len(counts))]
+            outcomes = ctx.map(functools.partial(generate_chunk, self.ref), counts, seeds, "generate")
+            if outcomes is None:
+                return None
+            for outcome in outcomes:  # the training set must be whole: a failed call stops the run, resumable
+                if not outcome.ok:
+                    raise UserError(f"{self.label}: generating examples failed ({outcome.failure}): "
+                                    f"{outcome.detail}")
+            return {"rows": np.concatenate([outcome.value for outcome in outcomes])}
         pairs = [(prompt, answer) for prompt, answers in zip(candidates["prompts"], candidates["candidates"])
                  for answer in answers]
         seeds = [ctx.seed_for("search", ctx.chunk, i) for i in range(len(pairs))]
@@ -143,6 +173,9 @@ class Discoveries:
         return {**candidates, "statuses": [[next(statuses) for _ in answers] for answers in candidates["candidates"]]}
 
     def absorb(self, verdicts, round_):
+        if "rows" in verdicts:
+            self.generated.append(verdicts["rows"])
+            return
         name, tally = verdicts["test"], self.tally
         for prompt, answers, statuses in zip(verdicts["prompts"], verdicts["candidates"], verdicts["statuses"]):
             solved = next((a for a, s in zip(answers, statuses) if s in self.plugin.solved), None)
@@ -160,6 +193,9 @@ class Discoveries:
                 self.found["rounds"].append(round_)
 
     def close_round(self, round_):
+        if round_ == 0:
+            return {"examples": int(sum(len(rows) for rows in self.generated)), "found_total": 0,
+                    "discovery_rate": None}
         tally, self.tally = self.tally, empty_tally()
         rate = tally["solved"] / tally["tried"] if tally["tried"] else None
         found = len(self.found["prompts"])
@@ -185,6 +221,8 @@ class Discoveries:
             return "(unparsable)"
 
     def summary(self, record):
+        if record["round"] == 0:
+            return f"{record['examples']:,} training examples generated"
         rate = "-" if record["discovery_rate"] is None else f"{record['discovery_rate']:.1%}"
         tests = "".join(f", {k} {v:.1%}" for k, v in record.items() if k.startswith("solved_"))
         return f"discovery {rate} ({record['solved']}/{record['tried']}), found {record['found_total']}{tests}"
@@ -196,10 +234,11 @@ class Discoveries:
         return f"{self.best_found['score']} verified finds"
 
     def state_dict(self):
-        return {"found": self.found, "tally": self.tally, "best": self.best_found}
+        return {"found": self.found, "tally": self.tally, "best": self.best_found, "generated": self.generated}
 
     def load_state_dict(self, state):
         self.found, self.tally, self.best_found = state["found"], state["tally"], state["best"]
+        self.generated = state["generated"]
 
     # --- the CLI --------------------------------------------------------------------------------------------
 
