@@ -1,0 +1,118 @@
+"""Lyapunov function discovery as a discovery plugin: system -> V, learned from backward-generated pairs, every
+proposal judged by the verifier (problems/lyapunov/verify.py), verified finds joining the training data.
+
+    patternboost run lyapunov                           # polynomial systems of 2-3 equations
+    patternboost ask RUN "x0' = -2*x0 + x1; x1' = -x1**3 - x0" --beam 20
+
+Prompts are systems and answers functions, in the prefix tokens of problems/lyapunov/expressions.py. A run's
+round 0 generates `data.budget` backward pairs (in parallel with the process executor); each later round trains,
+proposes V by beam search for the held-out backward systems (in-distribution accuracy, verified) and for
+`sample.count` random polynomial systems (discovery), and verifies every candidate.
+"""
+import dataclasses
+import typing
+
+import numpy as np
+
+from patternboost import Discovery
+from problems.lyapunov import expressions, generate, verify
+
+
+class Lyapunov(Discovery):
+    """Lyapunov functions V for systems x' = f(x): backward pairs, beam search, verified answers."""
+
+    @dataclasses.dataclass
+    class Params:
+        polynomial: bool = True  # the polynomial configuration (SOS proofs), else non-polynomial (numeric checks)
+        min_equations: int = 2
+        max_equations: int = 3
+        max_prompt: int = 256  # tokens of a system; longer backward pairs are drawn again
+        max_answer: int = 96  # tokens of a V
+        test_size: int = 50  # held-out backward systems, solved share reported each round
+
+    name = "lyapunov"
+    statuses = tuple(verify.STATUSES)
+    solved = ("valid", "valid_numeric")
+    answer_name = "V"
+    settings: typing.ClassVar[dict] = {
+        "data.regime": "budget", "data.budget": 20000, "train.steps": 1000, "train.batch_size": 32,
+        "train.lr": 5e-4, "model.n_layer": 4, "model.n_embd": 128, "model.n_head": 8, "sample.beam": 5,
+        "sample.count": 50, "sample.batch_size": 25, "executor.timeout": 60.0}
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        p = self.params
+        base = generate.POLYNOMIAL if p.polynomial else generate.NON_POLYNOMIAL
+        self.config = dataclasses.replace(base, min_equations=p.min_equations, max_equations=p.max_equations)
+        if p.max_prompt < 16 or p.max_answer < 8:
+            raise ValueError("max_prompt must be at least 16 and max_answer at least 8")
+        if p.test_size < 1:
+            raise ValueError("test_size must be at least 1")
+        self.vocab_size = len(expressions.VOCABULARY)
+        self.max_prompt, self.max_answer = p.max_prompt, p.max_answer
+
+    # --- data -------------------------------------------------------------------------------------------------
+
+    def seeds(self, seed, count):
+        return np.random.SeedSequence(seed).generate_state(count, np.uint64).tolist()
+
+    def encode_pair(self, system, V):
+        """Token ids of a pair, or None when it is longer than the limits."""
+        try:
+            prompt = expressions.encode_system(system, max_length=self.max_prompt)
+            answer = expressions.encode(expressions.canonical(V), max_length=self.max_answer)
+        except expressions.ExpressionTooLong:
+            return None
+        return expressions.to_ids(prompt), expressions.to_ids(answer)
+
+    def examples(self, count, seed):
+        prompts, answers, draws = [], [], iter(self.seeds(seed, 4 * count + 64))
+        while len(prompts) < count:
+            system, V = generate.backward_pair(int(next(draws)) >> 1, self.config)
+            pair = self.encode_pair(tuple(expressions.canonical(f) for f in system), V)
+            if pair is not None:
+                prompts.append(pair[0])
+                answers.append(pair[1])
+        return prompts, answers
+
+    def problems(self, count, seed):
+        rng, prompts = np.random.default_rng(seed), []
+        while len(prompts) < count:
+            n = int(rng.integers(self.params.min_equations, self.params.max_equations + 1))
+            system = generate.random_system(int(rng.integers(2**62)), n)
+            try:
+                prompts.append(expressions.to_ids(expressions.encode_system(system, max_length=self.max_prompt)))
+            except expressions.ExpressionTooLong:
+                continue
+        return prompts
+
+    def test_sets(self, seed):
+        return {"backward": self.examples(self.params.test_size, seed)[0]}
+
+    # --- the judge --------------------------------------------------------------------------------------------
+
+    def verify(self, prompt, answer):
+        system = expressions.decode_system(expressions.from_ids(prompt))
+        try:
+            V = expressions.decode(expressions.from_ids(answer))
+        except ValueError:
+            return "unparsable"
+        return verify.verify(system, V).status
+
+    # --- text -------------------------------------------------------------------------------------------------
+
+    def parse_input(self, text):
+        system = expressions.parse_system(text)
+        if not self.params.min_equations <= len(system) <= self.params.max_equations:
+            raise ValueError(f"this run knows systems of {self.params.min_equations} .. {self.params.max_equations} "
+                             f"equations, got {len(system)}")
+        try:
+            return expressions.to_ids(expressions.encode_system(system, max_length=self.max_prompt))
+        except expressions.ExpressionTooLong as exc:
+            raise ValueError(str(exc)) from exc
+
+    def format_prompt(self, tokens):
+        return expressions.to_text(expressions.decode_system(expressions.from_ids(tokens)))
+
+    def format_answer(self, tokens):
+        return expressions.function_text(expressions.decode(expressions.from_ids(tokens)))
