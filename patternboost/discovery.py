@@ -19,6 +19,7 @@ Optional:
                                               of them solved (verified, never compared with a generator's answer)
     parse_input(text)                      -> prompt tokens of what a user typed (`patternboost ask`)
     format_prompt(tokens), format_answer(tokens) -> text (ValueError when unparsable)
+    answer_name: str                       what an answer is called in `ask --json` (default "answer")
     settings: dict                         engine settings it recommends
 
 The engine adds three statuses of its own: "timeout" (verify() ran past executor.timeout), "died" (its worker

@@ -57,6 +57,7 @@ class Discoveries:
         self.ref = PluginRef(plugin, label)
         self.vocab_size = plugin.vocab_size + tokens.N_SPECIAL
         self.block_size = sequence_width(plugin)
+        self.answer_name = getattr(plugin, "answer_name", "answer")  # the key of a candidate in `ask --json`
         self.found = {"prompts": [], "answers": [], "rounds": []}  # verified pairs: expert iteration's data
         self.generated = []  # budget regime: round 0's chunks of framed example rows
         self.first_round = 0 if config.data.regime == "budget" else 1
@@ -268,7 +269,7 @@ class Discoveries:
         for answer, logp in found:
             answer = answer - tokens.N_SPECIAL
             status = verify_one(self.ref, (prompt, answer), 0)
-            candidates.append({"answer": self.text("format_answer", answer), "status": status,
+            candidates.append({self.answer_name: self.text("format_answer", answer), "status": status,
                                "log_prob": round(float(logp), 4)})
         candidates.sort(key=lambda c: c["status"] not in self.plugin.solved)  # stable: likelier first within
         return {"input": text, "candidates": candidates}
@@ -276,7 +277,7 @@ class Discoveries:
     def answer_lines(self, result):
         if not result["candidates"]:
             return [f"{result['input']}: no candidate (the model did not end one within the answer length)"]
-        return [f"{rank}. {c['answer']}  [{c['status']}]  log p {c['log_prob']:.3f}"
+        return [f"{rank}. {c[self.answer_name]}  [{c['status']}]  log p {c['log_prob']:.3f}"
                 for rank, c in enumerate(result["candidates"], 1)]
 
     def draw_samples(self, decoder, count, temperature, seed, search, executor):
