@@ -43,6 +43,10 @@ class Lyapunov(Discovery):
 
     def __init__(self, params=None):
         super().__init__(params)
+        try:
+            import cvxpy  # noqa: F401 - the verifier's SOS programmes; without it every candidate would be an error
+        except ImportError as exc:
+            raise ValueError("needs cvxpy for its verifier: pip install 'patternboost[lyapunov]'") from exc
         p = self.params
         base = generate.POLYNOMIAL if p.polynomial else generate.NON_POLYNOMIAL
         self.config = dataclasses.replace(base, min_equations=p.min_equations, max_equations=p.max_equations)

@@ -209,7 +209,11 @@ def _float_fn(p, n):
         return lambda X: np.zeros(len(X))
     exps = np.array(list(p), dtype=float).reshape(len(p), n)
     coefs = np.array([float(c) for c in p.values()])
-    return lambda X: np.prod(X[:, None, :] ** exps[None], axis=2) @ coefs
+
+    def value(X):
+        with np.errstate(over="ignore", invalid="ignore"):  # far samples overflow to inf: the callers expect it
+            return np.prod(X[:, None, :] ** exps[None], axis=2) @ coefs
+    return value
 
 
 # -------------------------------------------------------------------------------------- Gram matrices, exactly
