@@ -113,6 +113,13 @@ def importable(cls):
     return module is not None and not getattr(module, "__patternboost_file__", None)
 
 
+def check_context(label, width, engine, what):
+    """A plugin whose sequences need more tokens than model.context allows is refused before a run exists."""
+    context = engine.model.context
+    if context and width > context:
+        raise UserError(f"{label}: sequences need {width} tokens ({what}) but model.context is {context}")
+
+
 def kinds():
     """{name: family class}; a plugin may name its kind with a `family` attribute, else the first that accepts it."""
     from patternboost.families.constructions import Constructions

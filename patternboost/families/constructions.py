@@ -19,7 +19,7 @@ import numpy as np
 from patternboost import tokens
 from patternboost.data import DataConfig
 from patternboost.errors import UserError
-from patternboost.families import PluginRef, stage_seed
+from patternboost.families import PluginRef, check_context, stage_seed
 from patternboost.pool import ElitePool
 from patternboost.problem import check_batch, check_contract, check_decoded, check_scores, check_sequences, probe
 
@@ -68,10 +68,7 @@ class Constructions:
         """What depends on the problem and the engine settings, then the contract's probe: before a run exists."""
         if engine.data != DataConfig():
             raise UserError(f"{label}: [data] settings apply to tasks only (input -> output problems)")
-        width, context = problem.max_length + 2, engine.model.context
-        if context and width > context:
-            raise UserError(f"{label}: sequences need {width} tokens (max_length and 2 framing tokens) but "
-                            f"model.context is {context}")
+        check_context(label, problem.max_length + 2, engine, "max_length and 2 framing tokens")
         probe(problem, label)
 
     @staticmethod

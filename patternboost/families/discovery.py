@@ -20,7 +20,7 @@ from patternboost import tokens
 from patternboost.data import make_source
 from patternboost.discovery import check_contract, probe
 from patternboost.errors import UserError
-from patternboost.families import PluginRef, stage_seed
+from patternboost.families import PluginRef, check_context, stage_seed
 from patternboost.families.tasks import typed_prompt
 from patternboost.problem import _call
 from patternboost.rundir import write_atomic
@@ -72,10 +72,7 @@ class Discoveries:
 
     @staticmethod
     def check(plugin, engine, label):
-        width, context = sequence_width(plugin), engine.model.context
-        if context and width > context:
-            raise UserError(f"{label}: sequences need {width} tokens (prompt, answer and 3 framing tokens) but "
-                            f"model.context is {context}")
+        check_context(label, sequence_width(plugin), engine, "prompt, answer and 3 framing tokens")
         probe(plugin, label)
 
     @staticmethod

@@ -16,7 +16,7 @@ import numpy as np
 from patternboost import tokens
 from patternboost.data import Prefetcher, make_source
 from patternboost.errors import UserError
-from patternboost.families import PluginRef, stage_seed
+from patternboost.families import PluginRef, check_context, stage_seed
 from patternboost.problem import _call
 from patternboost.report import scalars, write_report
 from patternboost.tasks import (
@@ -57,10 +57,7 @@ class Tasks:
         """What depends on the task and the engine settings, then the contract's probe: before a run exists."""
         if engine.data.primers and not callable(getattr(task, "long_examples", None)):
             raise UserError(f"{label}: data.primers needs long examples, and this task has no long_examples()")
-        width, context = sequence_width(task), engine.model.context
-        if context and width > context:
-            raise UserError(f"{label}: sequences need {width} tokens (prompt, answer and 3 framing tokens) but "
-                            f"model.context is {context}")
+        check_context(label, sequence_width(task), engine, "prompt, answer and 3 framing tokens")
         probe_task(task, label)
 
     @staticmethod
