@@ -87,6 +87,7 @@ def test_rounds_find_verified_answers_and_resume_identically(tmp_path):
     assert last["solved_held_out"] > 0.75 and last["found_total"] == len(straight.family.found["prompts"])
     found = json.loads((tmp_path / "straight" / "found.json").read_text())["found"]
     for pair in found:  # only what the verifier accepted
+        assert pair["status"] == "valid"
         a, x = int(pair["problem"].split()[2]), int(pair["answer"])
         assert x * x % 31 == a
 
@@ -118,7 +119,7 @@ def test_cli_run_ask_show_status(tmp_path):
     statuses = [c["status"] == "valid" for c in candidates]
     assert statuses == sorted(statuses, reverse=True)  # verified first
     code, out, err = run_cli("show", run_dir)
-    assert code == 0 and "verified finds" in out and "x² = " in out, err
+    assert code == 0 and "verified finds" in out and "x² = " in out and "[valid]" in out, err
     code, out, err = run_cli("status", run_dir)
     assert code == 0 and "discovery" in out and "found" in out, err
     code, out, err = run_cli("sample", run_dir)

@@ -58,7 +58,7 @@ class Discoveries:
         self.vocab_size = plugin.vocab_size + tokens.N_SPECIAL
         self.block_size = sequence_width(plugin)
         self.answer_name = getattr(plugin, "answer_name", "answer")  # the key of a candidate in `ask --json`
-        self.found = {"prompts": [], "answers": [], "rounds": []}  # verified pairs: expert iteration's data
+        self.found = {"prompts": [], "answers": [], "rounds": [], "statuses": []}  # verified pairs: the new data
         self.generated = []  # budget regime: round 0's chunks of framed example rows
         self.first_round = 0 if config.data.regime == "budget" else 1
         self.tally = empty_tally()
@@ -176,7 +176,7 @@ class Discoveries:
             return
         name, tally = verdicts["test"], self.tally
         for prompt, answers, statuses in zip(verdicts["prompts"], verdicts["candidates"], verdicts["statuses"]):
-            solved = next((a for a, s in zip(answers, statuses) if s in self.plugin.solved), None)
+            solved, status = next(((a, s) for a, s in zip(answers, statuses) if s in self.plugin.solved), (None, None))
             if name is not None:
                 done, total = tally["tests"].get(name, (0, 0))
                 tally["tests"][name] = (done + (solved is not None), total + 1)
@@ -189,6 +189,7 @@ class Discoveries:
                 self.found["prompts"].append(prompt)
                 self.found["answers"].append(np.asarray(solved))
                 self.found["rounds"].append(round_)
+                self.found["statuses"].append(status)
 
     def close_round(self, round_):
         if round_ == 0:
@@ -207,8 +208,9 @@ class Discoveries:
 
     def publish(self, run, record):
         """found.json: every verified pair so far, as text where the plugin can write it."""
-        pairs = [{"problem": self.text("format_prompt", p), "answer": self.text("format_answer", a), "round": r}
-                 for p, a, r in zip(self.found["prompts"], self.found["answers"], self.found["rounds"])]
+        found = self.found
+        pairs = [{"problem": self.text("format_prompt", p), "answer": self.text("format_answer", a), "status": s,
+                  "round": r} for p, a, r, s in zip(found["prompts"], found["answers"], found["rounds"], found["statuses"])]
         write_atomic(run.file("found.json"), json.dumps({"found": pairs}, indent=1) + "\n")
 
     def text(self, method, tokens_):
@@ -256,7 +258,7 @@ class Discoveries:
             found = json.load(f)["found"]
         print(f"{self.label}: {len(found)} verified finds")
         for pair in found:
-            print(f"round {pair['round']}: {pair['problem']}  ->  {pair['answer']}")
+            print(f"round {pair['round']}: {pair['problem']}  ->  {pair['answer']}  [{pair['status']}]")
 
     def ask(self, decoder, text, beam):
         """Candidates for a user's problem, each verified here (no timeout: the user waits), solved ones first."""
