@@ -84,21 +84,13 @@ class Constructions:
         return 0 if round_ == 0 else self.config.train.steps
 
     def batches(self, round_):
-        """Step k draws its rows from a generator seeded by (round seed, k): any step replays exactly."""
+        """Rows of the pool: step k draws them from a generator seeded by (round seed, k), so any step replays."""
         sequences = self.problem.encode(self.pool.objects)
         check_sequences(self.label, sequences, len(self.pool), self.problem.vocab_size, self.problem.max_length)
         rows = tokens.pack(sequences, self.problem.max_length)
-        size, seed = self.config.train.batch_size, stage_seed(self.seed, round_, "train")
+        from patternboost.train import sequence_batches  # torch: kept off the light commands (status, problems)
 
-        def batch(step):
-            import torch
-
-            chosen = rows[np.random.default_rng((seed, step)).integers(0, len(rows), size=size)]
-            chosen = torch.from_numpy(chosen[:, : int((chosen != tokens.PAD).sum(axis=1).max())])
-            targets = chosen[:, 1:].clone()
-            targets[targets == tokens.PAD] = -1  # no loss on padding
-            return chosen[:, :-1], targets
-        return batch
+        return sequence_batches(rows, self.config.train.batch_size, stage_seed(self.seed, round_, "train"))
 
     # --- propose, judge, absorb -----------------------------------------------------------------------------
 
