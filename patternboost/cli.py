@@ -305,13 +305,14 @@ def run_family(run, data):
 def cmd_status(args):
     """One line per run directory; paths that are not run directories (runs/README.md) are passed over when
     others are runs."""
-    runs, errors = [], []
+    runs, errors, missing = [], [], False
     for path in args.run_dirs:
         try:
             runs.append((path, RunDir.open(path)))
         except UserError as exc:
             errors.append(str(exc))
-    if not runs or any("does not exist" in e for e in errors):
+            missing |= not os.path.exists(path)  # a typo is always said; a file beside the runs is not
+    if not runs or missing:
         for error in errors:
             print(f"patternboost: error: {error}", file=sys.stderr)
         if not runs:
