@@ -50,7 +50,7 @@ class DataConfig:
     primers: int = 0  # long examples from generate_long(), for priming
     primer_prob: float = 0.0  # fresh with primers: chance an example is a primer
     workers: int = -1  # processes generating fresh data ahead of training; -1 = auto (0 on CPU, up to 8 on GPU)
-    found_share: float = 0.25  # discovery: chance each example of a batch is a verified find of earlier rounds
+    found_share: float = 0.25  # discovery: chance a batch row is a verified find (times finds / batch_size, at most 1)
 
     def __post_init__(self):
         self.validate()

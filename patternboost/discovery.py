@@ -15,8 +15,10 @@ data. A discovery plugin is a class with a `Params` dataclass and `__init__(self
 
 Optional:
 
-    test_sets(seed)                        -> {name: prompts}: held-out problems; each round reports the share
-                                              of them solved (verified, never compared with a generator's answer)
+    test_sizes: dict[str, int]             held-out problem sets, name -> size, made once in round 0 by
+    test_problems(name, count, seed)       -> `count` prompts of the set `name` (called in worker processes, a few
+                                              problems per call); each round reports the share of each set solved
+                                              (verified, never compared with a generator's answer)
     parse_input(text)                      -> prompt tokens of what a user typed (`patternboost ask`)
     format_prompt(tokens), format_answer(tokens) -> text (ValueError when unparsable)
     answer_name: str                       what an answer is called in `ask --json` (default "answer")
@@ -62,6 +64,12 @@ def check_contract(plugin, label):
         value = getattr(plugin, attr, None)
         if not isinstance(value, numbers.Integral) or value < 1:
             raise UserError(f"{label}: {attr} must be a positive integer, got {value!r}")
+    sizes = getattr(plugin, "test_sizes", None) or {}
+    if not isinstance(sizes, dict) or not all(isinstance(k, str) and isinstance(v, numbers.Integral) and v >= 1
+                                              for k, v in sizes.items()):
+        raise UserError(f"{label}: test_sizes must be a dict of name -> a positive number of problems")
+    if sizes and not callable(getattr(plugin, "test_problems", None)):
+        raise UserError(f"{label}: test_sizes names test sets, so test_problems(name, count, seed) is required")
     statuses, solved = getattr(plugin, "statuses", ()), getattr(plugin, "solved", ())
     if not statuses or not solved or not set(solved) <= set(statuses):
         raise UserError(f"{label}: statuses must list every status verify() returns and solved those that count "
@@ -94,9 +102,6 @@ def probe(plugin, label):
     rng = np.random.default_rng(0)
     for garbage in (np.zeros(0, dtype=np.int64), rng.integers(0, plugin.vocab_size, plugin.max_answer + 1)):
         checked_status(label, plugin, prompts[0], garbage)
-    if callable(getattr(plugin, "test_sets", None)):
-        sets = _call(label, "test_sets()", plugin.test_sets, 0)
-        if not isinstance(sets, dict) or not sets:
-            raise UserError(f"{label}: test_sets() must return a non-empty dict of name -> prompts")
-        for name, test_prompts in sets.items():
-            check_prompts(label, f"test_sets()[{name!r}]", test_prompts, plugin)
+    for name in getattr(plugin, "test_sizes", None) or {}:
+        check_prompts(label, f"test_problems({name!r})", _call(label, f"test_problems({name!r})",
+                                                               plugin.test_problems, name, 1, 0), plugin, 1)

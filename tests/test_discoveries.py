@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import os
+import typing
 
 import numpy as np
 import pytest
@@ -43,8 +44,10 @@ class SquareRoots(Discovery):
             return "malformed"
         return "valid" if (int(answer[0]) ** 2 - int(prompt[0])) % self.params.p == 0 else "wrong"
 
-    def test_sets(self, seed):
-        return {"held_out": self.problems(20, seed)}
+    test_sizes: typing.ClassVar[dict] = {"held_out": 20}
+
+    def test_problems(self, name, count, seed):
+        return self.problems(count, seed)
 
     def parse_input(self, text):
         return np.array([int(text) % self.params.p])
@@ -143,3 +146,5 @@ def test_budget_round_0_generates_the_set_once_and_through_the_executor(tmp_path
     inline = make_loop(str(tmp_path / "inline"), **{**settings, "executor.kind": "inline"})
     inline.run_rounds()
     assert np.array_equal(np.concatenate(inline.family.generated), rows)  # the same set whoever generates it
+    tests = [p.tolist() for p in state["tests"]["held_out"]]
+    assert len(tests) == 20 and tests == [p.tolist() for p in inline.family.tests["held_out"]]

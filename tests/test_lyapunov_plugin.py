@@ -13,7 +13,7 @@ from problems.lyapunov import expressions
 
 @pytest.fixture(scope="module")
 def lyapunov():
-    return load_problem("lyapunov", test_size=2)
+    return load_problem("lyapunov", test_size=2, forward_test_size=2)
 
 
 def test_backward_pairs_verify_and_problems_are_systems(lyapunov):
@@ -51,3 +51,19 @@ def test_a_tiny_run_generates_trains_proposes_and_verifies(tmp_path, lyapunov):
         loop.family.ask(loop.decoder, "x' = 1", 2)
     result = loop.family.ask(loop.decoder, "x' = -x; y' = -y", 2)
     assert all(c["status"] in lyapunov.statuses for c in result["candidates"])
+
+
+def test_the_gpu_configuration_file_resolves_to_a_valid_run(tmp_path):
+    """configs/lyapunov-gpu.toml: every key known, the plugin builds, its pairs fit its limits."""
+    import argparse
+    import os
+
+    from patternboost.cli import resolved_config
+
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", "lyapunov-gpu.toml")
+    args = argparse.Namespace(config=path, problem=None, set=[], rounds=None, time_limit=None, target=None,
+                              device=None, seed=None)
+    data, plugin = resolved_config(args)
+    assert data["problem"]["params"]["max_equations"] == 5 and data["model"]["n_layer"] == 8
+    prompts, answers = plugin.examples(3, 0)
+    assert [plugin.verify(p, a) for p, a in zip(prompts, answers)] == ["valid"] * 3

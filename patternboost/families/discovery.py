@@ -1,13 +1,14 @@
 """Discovery: a Discovery plugin (patternboost.discovery) on the loop, by expert iteration.
 
-Data source: the [data] regime over examples() (answers known), with `data.found_share` of each batch drawn from
-the verified finds of earlier rounds. In the budget regime round 0 is the data source filling itself: the
-`data.budget` examples are generated in chunks through the executor (in parallel with the process executor) and
-kept in the checkpoint, so a resumed run never generates them again; examples that are slow to make (symbolic
-ones) want this. Propose: beam search of width `sample.beam` (1 when 0) for the held-out test
-prompts, then for `sample.count` new problems, `sample.batch_size` prompts per chunk. Judge: verify() of every
-candidate, one call each through the executor (a timeout, a dead worker or an exception is a status of its own).
-Absorb: a new problem is solved by its most likely solved candidate, and that pair joins the finds.
+Round 0 makes the data that must be fixed for the whole run, in chunks through the executor (in parallel with
+the process executor), and keeps it in the checkpoint so a resumed run never makes it again: the held-out test
+sets (`test_sizes`, by test_problems()) and, in the budget regime, the `data.budget` training examples. Examples
+that are slow to make (symbolic ones, or ones a solver must find) want this. Later rounds train on the [data]
+regime over examples(), with `data.found_share` of each batch drawn from the verified finds of earlier rounds.
+Propose: beam search of width `sample.beam` (1 when 0) for the held-out test prompts, then for `sample.count`
+new problems, `sample.batch_size` prompts per chunk. Judge: verify() of every candidate, one call each through
+the executor (a timeout, a dead worker or an exception is a status of its own). Absorb: a new problem is solved
+by its most likely solved candidate, and that pair joins the finds.
 """
 import functools
 import json
@@ -18,7 +19,7 @@ import numpy as np
 
 from patternboost import tokens
 from patternboost.data import make_source
-from patternboost.discovery import check_contract, probe
+from patternboost.discovery import check_contract, check_prompts, probe
 from patternboost.errors import UserError
 from patternboost.families import PluginRef, check_context, stage_seed
 from patternboost.families.tasks import typed_prompt
@@ -39,11 +40,19 @@ def verify_one(plugin_ref, pair, seed):
 
 GENERATE_CALL = 250  # examples per generation call in round 0 (the executor's unit)
 GENERATE_CHUNK = 16 * GENERATE_CALL  # examples per chunk of round 0 (a checkpoint boundary): calls run in parallel
+TEST_CALL = 5  # held-out problems per call in round 0: they may each need a solver
 
 
 def generate_chunk(plugin_ref, count, seed):
     """`count` framed training rows of examples(count, seed), in any process."""
     return FramedPairs(plugin_ref.load(), str(plugin_ref.spec)).generate(count, seed)
+
+
+def test_chunk(plugin_ref, name, count, seed):
+    """`count` held-out problems of the test set `name`, in any process."""
+    plugin = plugin_ref.load()
+    return check_prompts(str(plugin_ref.spec), f"test_problems({name!r})",
+                         plugin.test_problems(name, count, seed), plugin, count)
 
 
 def empty_tally():
@@ -60,7 +69,10 @@ class Discoveries:
         self.answer_name = getattr(plugin, "answer_name", "answer")  # the key of a candidate in `ask --json`
         self.found = {"prompts": [], "answers": [], "rounds": [], "statuses": []}  # verified pairs: the new data
         self.generated = []  # budget regime: round 0's chunks of framed example rows
-        self.first_round = 0 if config.data.regime == "budget" else 1
+        self.tests = {}  # round 0's held-out test sets: name -> prompts
+        self.test_sizes = dict(getattr(plugin, "test_sizes", None) or {})
+        self.generate_chunks = math.ceil(config.data.budget / GENERATE_CHUNK) if config.data.regime == "budget" else 0
+        self.first_round = 0
         self.tally = empty_tally()
         self.best_found = None
 
@@ -89,15 +101,16 @@ class Discoveries:
 
     @functools.cached_property
     def data_source(self):
-        rows = np.concatenate(self.generated) if self.generated else None
+        rows = np.concatenate(self.generated).astype(np.int64) if self.generated else None
         return make_source(FramedPairs(self.plugin, self.label), self.config.data, self.config.train.batch_size,
                            stage_seed(self.seed, 0, "data"), finite_set=rows)
 
     def batches(self, round_):
         """The data source's batch (round - 1) * steps + k, each row replaced by a verified find with probability
-        data.found_share (the finds are fixed while a round trains, so any step replays exactly)."""
-        offset, share = (round_ - 1) * self.config.train.steps, self.config.data.found_share
-        found = len(self.found["prompts"])
+        data.found_share, scaled down while there are fewer finds than rows in a batch (a handful of finds must
+        not fill a quarter of every batch). The finds are fixed while a round trains, so any step replays exactly."""
+        offset, found = (round_ - 1) * self.config.train.steps, len(self.found["prompts"])
+        share = self.config.data.found_share * min(1.0, found / self.config.train.batch_size)
 
         def batch(step):
             rows = self.data_source(offset + step)
@@ -117,28 +130,25 @@ class Discoveries:
     # --- propose, judge, absorb -----------------------------------------------------------------------------
 
     @functools.cached_property
-    def test_sets(self):
-        if not callable(getattr(self.plugin, "test_sets", None)):
-            return {}
-        return _call(self.label, "test_sets()", self.plugin.test_sets, stage_seed(self.seed, 0, "test"))
-
-    @functools.cached_property
     def test_chunks(self):
         size = self.config.sample.batch_size
-        return [(name, first) for name, prompts in self.test_sets.items() for first in range(0, len(prompts), size)]
+        return [(name, first) for name, prompts in self.tests.items() for first in range(0, len(prompts), size)]
 
     def proposal_chunks(self, round_):
         if round_ == 0:
-            return math.ceil(self.config.data.budget / GENERATE_CHUNK)
+            return self.generate_chunks + len(self.test_sizes)
         return len(self.test_chunks) + math.ceil(self.config.sample.count / self.config.sample.batch_size)
 
     def propose(self, decoder, round_, chunk):
-        if round_ == 0:
+        if round_ == 0 and chunk < self.generate_chunks:
             return {"generate": min(GENERATE_CHUNK, self.config.data.budget - chunk * GENERATE_CHUNK)}
+        if round_ == 0:
+            name = list(self.test_sizes)[chunk - self.generate_chunks]
+            return {"test_set": name, "count": self.test_sizes[name]}
         size = self.config.sample.batch_size
         if chunk < len(self.test_chunks):
             name, first = self.test_chunks[chunk]
-            prompts = self.test_sets[name][first:first + size]
+            prompts = self.tests[name][first:first + size]
         else:
             name, first = None, (chunk - len(self.test_chunks)) * size
             count = min(size, self.config.sample.count - first)
@@ -161,6 +171,18 @@ class Discoveries:
                     raise UserError(f"{self.label}: generating examples failed ({outcome.failure}): "
                                     f"{outcome.detail}")
             return {"rows": np.concatenate([outcome.value for outcome in outcomes])}
+        if "test_set" in candidates:
+            name, total = candidates["test_set"], candidates["count"]
+            counts = [min(TEST_CALL, total - first) for first in range(0, total, TEST_CALL)]
+            seeds = [ctx.seed_for("test", ctx.chunk, i) for i in range(len(counts))]
+            outcomes = ctx.map(functools.partial(test_chunk, self.ref, name), counts, seeds, f"test set {name}")
+            if outcomes is None:
+                return None
+            for outcome in outcomes:
+                if not outcome.ok:
+                    raise UserError(f"{self.label}: making the test set {name!r} failed ({outcome.failure}): "
+                                    f"{outcome.detail}")
+            return {"test_set": name, "prompts": [p for outcome in outcomes for p in outcome.value]}
         pairs = [(prompt, answer) for prompt, answers in zip(candidates["prompts"], candidates["candidates"])
                  for answer in answers]
         seeds = [ctx.seed_for("search", ctx.chunk, i) for i in range(len(pairs))]
@@ -171,8 +193,12 @@ class Discoveries:
         return {**candidates, "statuses": [[next(statuses) for _ in answers] for answers in candidates["candidates"]]}
 
     def absorb(self, verdicts, round_):
-        if "rows" in verdicts:
-            self.generated.append(verdicts["rows"])
+        if "rows" in verdicts:  # kept compact: the set lives in every checkpoint
+            rows = verdicts["rows"]
+            self.generated.append(rows.astype(np.uint16) if self.vocab_size <= 2**16 else rows)
+            return
+        if "test_set" in verdicts:
+            self.tests[verdicts["test_set"]] = verdicts["prompts"]
             return
         name, tally = verdicts["test"], self.tally
         for prompt, answers, statuses in zip(verdicts["prompts"], verdicts["candidates"], verdicts["statuses"]):
@@ -194,7 +220,7 @@ class Discoveries:
     def close_round(self, round_):
         if round_ == 0:
             return {"examples": int(sum(len(rows) for rows in self.generated)), "found_total": 0,
-                    "discovery_rate": None}
+                    "discovery_rate": None, **{f"test_{name}": len(p) for name, p in self.tests.items()}}
         tally, self.tally = self.tally, empty_tally()
         rate = tally["solved"] / tally["tried"] if tally["tried"] else None
         found = len(self.found["prompts"])
@@ -222,7 +248,8 @@ class Discoveries:
 
     def summary(self, record):
         if record["round"] == 0:
-            return f"{record['examples']:,} training examples generated"
+            tests = "".join(f", {len(p)} {name} test problems" for name, p in self.tests.items())
+            return f"{record['examples']:,} training examples generated{tests}"
         rate = "-" if record["discovery_rate"] is None else f"{record['discovery_rate']:.1%}"
         tests = "".join(f", {k} {v:.1%}" for k, v in record.items() if k.startswith("solved_"))
         return f"discovery {rate} ({record['solved']}/{record['tried']}), found {record['found_total']}{tests}"
@@ -234,11 +261,12 @@ class Discoveries:
         return f"{self.best_found['score']} verified finds"
 
     def state_dict(self):
-        return {"found": self.found, "tally": self.tally, "best": self.best_found, "generated": self.generated}
+        return {"found": self.found, "tally": self.tally, "best": self.best_found, "generated": self.generated,
+                "tests": self.tests}
 
     def load_state_dict(self, state):
         self.found, self.tally, self.best_found = state["found"], state["tally"], state["best"]
-        self.generated = state["generated"]
+        self.generated, self.tests = state["generated"], state["tests"]
 
     # --- the CLI --------------------------------------------------------------------------------------------
 

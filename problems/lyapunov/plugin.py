@@ -15,7 +15,10 @@ import typing
 import numpy as np
 
 from patternboost import Discovery
-from problems.lyapunov import expressions, generate, verify
+from problems.lyapunov import expressions, forward, generate, verify
+
+GENERATOR_KNOBS = ("min_equations", "max_equations", "proper_degree", "cross_degree", "max_cross", "h_degree",
+                   "g_degree")
 
 
 class Lyapunov(Discovery):
@@ -26,9 +29,19 @@ class Lyapunov(Discovery):
         polynomial: bool = True  # the polynomial configuration (SOS proofs), else non-polynomial (numeric checks)
         min_equations: int = 2
         max_equations: int = 3
-        max_prompt: int = 256  # tokens of a system; longer backward pairs are drawn again
-        max_answer: int = 96  # tokens of a V
-        test_size: int = 50  # held-out backward systems, solved share reported each round
+        # The backward generator's knobs (generate.BackwardConfig). The defaults are a CPU configuration: V of
+        # degree 2 (proper_degree 1) with at most one squared linear cross term, rotations of degree 1.
+        # configs/lyapunov-gpu.toml has the published scale (quartic V, more cross terms, 2-5 equations).
+        proper_degree: int = 1
+        cross_degree: int = 1
+        max_cross: int = 1
+        h_degree: int = 1
+        g_degree: int = 1
+        max_prompt: int = 128  # tokens of a system; longer backward pairs are drawn again
+        max_answer: int = 48  # tokens of a V
+        test_size: int = 50  # held-out backward systems (in distribution), solved share reported each round
+        forward_test_size: int = 50  # held-out forward systems (out of distribution: random, solved by SOS)
+        forward_share: float = 0.0  # share of the training examples that are forward pairs (slow to make)
 
     name = "lyapunov"
     statuses = tuple(verify.STATUSES)
@@ -49,11 +62,20 @@ class Lyapunov(Discovery):
             raise ValueError("needs cvxpy for its verifier: pip install 'patternboost[lyapunov]'") from exc
         p = self.params
         base = generate.POLYNOMIAL if p.polynomial else generate.NON_POLYNOMIAL
-        self.config = dataclasses.replace(base, min_equations=p.min_equations, max_equations=p.max_equations)
+        try:
+            self.config = dataclasses.replace(base, **{f: getattr(p, f) for f in GENERATOR_KNOBS})
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        if min(p.proper_degree, p.cross_degree, p.max_cross + 1, p.h_degree + 1, p.g_degree + 1) < 1:
+            raise ValueError("proper_degree and cross_degree must be at least 1; max_cross, h_degree and g_degree "
+                             "at least 0")
         if p.max_prompt < 16 or p.max_answer < 8:
             raise ValueError("max_prompt must be at least 16 and max_answer at least 8")
-        if p.test_size < 1:
-            raise ValueError("test_size must be at least 1")
+        if p.test_size < 1 or p.forward_test_size < 0:
+            raise ValueError("test_size must be at least 1 and forward_test_size at least 0")
+        if not 0 <= p.forward_share <= 1:
+            raise ValueError(f"forward_share must be in [0, 1], got {p.forward_share}")
+        self.test_sizes = {"backward": p.test_size, **({"forward": p.forward_test_size} if p.forward_test_size else {})}
         self.vocab_size = len(expressions.VOCABULARY)
         self.max_prompt, self.max_answer = p.max_prompt, p.max_answer
 
@@ -71,10 +93,25 @@ class Lyapunov(Discovery):
             return None
         return expressions.to_ids(prompt), expressions.to_ids(answer)
 
+    def encode_systems(self, systems):
+        """Token ids of the systems within max_prompt tokens (the others are left out)."""
+        prompts = []
+        for system in systems:
+            try:
+                prompts.append(expressions.to_ids(expressions.encode_system(system, max_length=self.max_prompt)))
+            except expressions.ExpressionTooLong:
+                pass
+        return prompts
+
     def examples(self, count, seed):
+        """Backward pairs, each a forward pair instead with probability forward_share."""
         prompts, answers, draws = [], [], iter(self.seeds(seed, 4 * count + 64))
         while len(prompts) < count:
-            system, V = generate.backward_pair(int(next(draws)) >> 1, self.config)
+            draw = int(next(draws)) >> 1
+            if (draw % 10**6) / 10**6 < self.params.forward_share:
+                system, V = forward.forward_pair(draw, self.params.min_equations, self.params.max_equations)
+            else:
+                system, V = generate.backward_pair(draw, self.config)
             pair = self.encode_pair(tuple(expressions.canonical(f) for f in system), V)
             if pair is not None:
                 prompts.append(pair[0])
@@ -82,18 +119,23 @@ class Lyapunov(Discovery):
         return prompts, answers
 
     def problems(self, count, seed):
+        """Plausibly stable random polynomial systems (forward.stable_system): the discovery targets."""
         rng, prompts = np.random.default_rng(seed), []
         while len(prompts) < count:
-            n = int(rng.integers(self.params.min_equations, self.params.max_equations + 1))
-            system = generate.random_system(int(rng.integers(2**62)), n)
-            try:
-                prompts.append(expressions.to_ids(expressions.encode_system(system, max_length=self.max_prompt)))
-            except expressions.ExpressionTooLong:
-                continue
+            system = forward.stable_system(int(rng.integers(2**62)), self.params.min_equations,
+                                           self.params.max_equations)
+            prompts += self.encode_systems([system])
         return prompts
 
-    def test_sets(self, seed):
-        return {"backward": self.examples(self.params.test_size, seed)[0]}
+    def test_problems(self, name, count, seed):
+        if name == "backward":
+            return self.examples(count, seed)[0]
+        prompts, rng = [], np.random.default_rng(seed)
+        while len(prompts) < count:
+            system, _ = forward.forward_pair(int(rng.integers(2**62)), self.params.min_equations,
+                                             self.params.max_equations)
+            prompts += self.encode_systems([system])
+        return prompts
 
     # --- the judge --------------------------------------------------------------------------------------------
 
