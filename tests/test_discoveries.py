@@ -123,6 +123,7 @@ def test_cli_run_ask_show_status(tmp_path):
     assert statuses == sorted(statuses, reverse=True)  # verified first
     code, out, err = run_cli("show", run_dir)
     assert code == 0 and "verified finds" in out and "x² = " in out and "[valid]" in out, err
+    assert "held_out" in out.splitlines()[0] and out.splitlines()[1].split()[0] == "1"  # the per-round table
     code, out, err = run_cli("status", run_dir)
     assert code == 0 and "discovery" in out and "found" in out, err
     code, out, err = run_cli("sample", run_dir)
@@ -148,3 +149,15 @@ def test_budget_round_0_generates_the_set_once_and_through_the_executor(tmp_path
     assert np.array_equal(np.concatenate(inline.family.generated), rows)  # the same set whoever generates it
     tests = [p.tolist() for p in state["tests"]["held_out"]]
     assert len(tests) == 20 and tests == [p.tolist() for p in inline.family.tests["held_out"]]
+
+
+def test_a_single_find_joins_a_few_batches_and_never_breaks_one(tmp_path):
+    from patternboost.tasks import training_batch
+
+    family = make_loop(str(tmp_path / "run")).family
+    prompts, answers = family.plugin.examples(1, 0)
+    family.found = {"prompts": prompts, "answers": answers, "rounds": [1], "statuses": ["valid"]}
+    batch, offset = family.batches(2), family.config.train.steps
+    replaced = [int((batch(step)[0] != training_batch(family.data_source(offset + step))[0]).any(dim=1).sum())
+                for step in range(40)]
+    assert 0 < sum(replaced) < 40  # share 0.25 scaled by 1 find / 64 rows: about 10 rows in 40 batches

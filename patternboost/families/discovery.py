@@ -114,9 +114,9 @@ class Discoveries:
 
         def batch(step):
             rows = self.data_source(offset + step)
-            if found and share:
-                rng = np.random.default_rng((stage_seed(self.seed, round_, "train"), step))
-                mixed = np.flatnonzero(rng.random(len(rows)) < share)
+            rng = np.random.default_rng((stage_seed(self.seed, round_, "train"), step))
+            mixed = np.flatnonzero(rng.random(len(rows)) < share)
+            if len(mixed):
                 picks = rng.integers(0, found, size=len(mixed))
                 rows = rows.copy()
                 rows[mixed] = frame([self.found["prompts"][i] for i in picks],
@@ -284,6 +284,13 @@ class Discoveries:
             raise UserError(f"{args.run_dir} has found nothing yet (found.json is written after each round)")
         with open(path) as f:
             found = json.load(f)["found"]
+        rounds = [r for r in run.metrics() if r["round"] >= 1]
+        tests = sorted({k for r in rounds for k in r if k.startswith("solved_")})
+        print("round  discovery        " + "".join(f"{k[7:]:>10}" for k in tests))
+        for r in rounds:
+            rate = "-" if r["discovery_rate"] is None else f"{r['discovery_rate']:.1%}"
+            print(f"{r['round']:>5}  {rate:>6} ({r['solved']:>3}/{r['tried']:<3})"
+                  + "".join(f"{r[k]:>10.1%}" if k in r else f"{'-':>10}" for k in tests))
         print(f"{self.label}: {len(found)} verified finds")
         for pair in found:
             print(f"round {pair['round']}: {pair['problem']}  ->  {pair['answer']}  [{pair['status']}]")

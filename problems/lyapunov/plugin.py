@@ -1,13 +1,16 @@
 """Lyapunov function discovery as a discovery plugin: system -> V, learned from backward-generated pairs, every
 proposal judged by the verifier (problems/lyapunov/verify.py), verified finds joining the training data.
 
-    patternboost run lyapunov                           # polynomial systems of 2-3 equations
+    patternboost run lyapunov                           # polynomial systems of 2-3 equations, CPU configuration
+    patternboost run lyapunov --config configs/lyapunov-gpu.toml   # the published problem scale
     patternboost ask RUN "x0' = -2*x0 + x1; x1' = -x1**3 - x0" --beam 20
 
 Prompts are systems and answers functions, in the prefix tokens of problems/lyapunov/expressions.py. A run's
-round 0 generates `data.budget` backward pairs (in parallel with the process executor); each later round trains,
-proposes V by beam search for the held-out backward systems (in-distribution accuracy, verified) and for
-`sample.count` random polynomial systems (discovery), and verifies every candidate.
+round 0 generates `data.budget` training pairs (backward, and a `forward_share` of forward ones) and the held-out
+test sets, in parallel with the process executor: `backward` (in distribution) and `forward` (random systems the
+SOS baseline solves: out of distribution). Each later round trains, proposes V by beam search for the test sets
+(verified accuracy) and for `sample.count` plausibly stable random polynomial systems (discovery), and verifies
+every candidate.
 """
 import dataclasses
 import typing
@@ -31,7 +34,7 @@ class Lyapunov(Discovery):
         max_equations: int = 3
         # The backward generator's knobs (generate.BackwardConfig). The defaults are a CPU configuration: V of
         # degree 2 (proper_degree 1) with at most one squared linear cross term, rotations of degree 1.
-        # configs/lyapunov-gpu.toml has the published scale (quartic V, more cross terms, 2-5 equations).
+        # configs/lyapunov-gpu.toml has the published problem scale (quartic V, more cross terms, 2-5 equations).
         proper_degree: int = 1
         cross_degree: int = 1
         max_cross: int = 1
@@ -47,11 +50,11 @@ class Lyapunov(Discovery):
     statuses = tuple(verify.STATUSES)
     solved = ("valid", "valid_numeric")
     answer_name = "V"
-    # A CPU configuration: 20,000 backward pairs made in parallel (about 3 minutes on 2 cores), rounds of 500 steps,
-    # every candidate verified in worker processes with a timeout.
+    # A CPU configuration: 20,000 backward pairs made in parallel (about a minute on 2 cores), rounds of 500 steps
+    # (about 4 minutes on 2 cores), every candidate verified in worker processes with a timeout.
     settings: typing.ClassVar[dict] = {
         "data.regime": "budget", "data.budget": 20000, "train.steps": 500, "train.batch_size": 32,
-        "train.lr": 1e-3, "model.n_layer": 4, "model.n_embd": 128, "model.n_head": 8, "sample.beam": 5,
+        "train.lr": 1e-3, "model.n_layer": 4, "model.n_embd": 128, "model.n_head": 8, "sample.beam": 10,
         "sample.count": 50, "sample.batch_size": 25, "executor.kind": "process", "executor.timeout": 60.0}
 
     def __init__(self, params=None):
