@@ -3,6 +3,7 @@ import argparse
 import dataclasses
 import datetime
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -30,7 +31,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = Parser(prog="patternboost", description="Search plus learning: local search, a transformer, repeat.")
+    more = ", ".join(sorted(plugin_commands()))
+    parser = Parser(prog="patternboost", description="Search plus learning: local search, a transformer, repeat.",
+                    epilog=f"commands of installed families: {more} (patternboost NAME --help)" if more else None)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     run = sub.add_parser("run", help="start a new run")
@@ -425,7 +428,17 @@ COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "show": 
             "sample": cmd_sample, "problems": cmd_problems}
 
 
+def plugin_commands():
+    """Commands a family of problems adds (`patternboost jets generate ...`): entry points in the group
+    patternboost.commands, each a function(argv) -> exit code."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group="patternboost.commands")}
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    extra = plugin_commands()
+    if argv and argv[0] in extra and argv[0] not in COMMANDS:
+        return extra[argv[0]].load()(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)

@@ -8,6 +8,10 @@ a file does not depend on the number of workers. Each finished chunk is written 
 interrupted run, started again with the same arguments, only makes the chunks it lacks; the merged file is written
 atomically at the end and the parts folder removed.
 
+Events are unweighted (Pythia's acceptance/rejection; the rare weight above 1 after a cross-section maximum was
+exceeded is not kept). Pythia's own defaults (tune, PDF, power showers for Drell-Yan) apply unless `extra` says
+otherwise.
+
     python -m problems.jets.truth truth.npz --events 20000 --level parton
 """
 import argparse
@@ -77,7 +81,7 @@ class TruthSettings:
 
 def pythia_strings(settings):
     """Everything Pythia is told, in order. Print:quiet silences the banner and the event listings."""
-    return ["Print:quiet = on", f"Beams:eCM = {settings.energy:g}", *settings.process, *LEVELS[settings.level],
+    return ["Print:quiet = on", f"Beams:eCM = {settings.energy}", *settings.process, *LEVELS[settings.level],
             "Random:setSeed = on", *settings.extra]
 
 
@@ -143,10 +147,13 @@ def _muons_and_jets(event, settings, fastjet, jet_definition):
     muons = {13: [], -13: []}
     momenta = []
     for particle in event:
-        if not particle.isFinal() or particle.idAbs() in NEUTRINOS:
+        if not particle.isFinal():
             continue
-        if particle.idAbs() == 13 and particle.isAncestor(z):
-            muons[particle.id()].append(particle)
+        pid = particle.id()
+        if abs(pid) in NEUTRINOS:
+            continue
+        if abs(pid) == 13 and particle.isAncestor(z):
+            muons[pid].append(particle)
         else:
             momenta.append(fastjet.PseudoJet(particle.px(), particle.py(), particle.pz(), particle.e()))
     if not muons[13] or not muons[-13]:
@@ -160,7 +167,9 @@ def _muons_and_jets(event, settings, fastjet, jet_definition):
         return None
     rows = [(muon.pT(), muon.eta(), muon.phi(), muon.m()) for muon in pair]
     jets = fastjet.sorted_by_pt(fastjet.ClusterSequence(momenta, jet_definition).inclusive_jets(settings.jet_ptmin))
-    jet_rows = [(jet.pt(), jet.eta(), jet.phi_std(), jet.m()) for jet in jets if abs(jet.eta()) < settings.jet_etamax]
+    # FastJet's m() is -sqrt(-m^2) when rounding makes m^2 of a one-gluon jet slightly negative: that mass is 0.
+    jet_rows = [(jet.pt(), jet.eta(), jet.phi_std(), max(jet.m(), 0.0))
+                for jet in jets if abs(jet.eta()) < settings.jet_etamax]
     return np.array(rows), np.array(jet_rows, dtype=np.float64).reshape(-1, 4)
 
 
@@ -313,8 +322,22 @@ def _checked_arguments(argv):
     return args, settings
 
 
-def _print_progress(done, total):
-    print(f"\r{done}/{total} events", end="", file=sys.stderr, flush=True)
+class _Progress:
+    """Notes how many events a resumed run found made already; shows the count on a terminal."""
+
+    def __init__(self):
+        self.reused = None
+        self.terminal = sys.stderr.isatty()
+
+    def __call__(self, done, total):
+        if self.reused is None:  # generate reports once before any work
+            self.reused = done
+        if self.terminal:
+            print(f"\r{done}/{total} events", end="", file=sys.stderr, flush=True)
+
+    def end_line(self):
+        if self.terminal:
+            print(file=sys.stderr)
 
 
 def main(argv=None):
@@ -326,28 +349,40 @@ def main(argv=None):
         print(f"patternboost jets generate: {error}", file=sys.stderr)
         return 2
     workers = args.workers or os.cpu_count() or 1
-    kind = "inline" if workers == 1 else "process"
-    executor = make_executor(ExecutorConfig(kind=kind, workers=workers))
+    executor = make_executor(ExecutorConfig(kind="inline" if workers == 1 else "process", workers=workers))
+    progress = _Progress()
     start = time.perf_counter()
     try:
-        multiplicity, _, _ = generate(args.out, args.events, args.seed, settings, executor, overwrite=args.overwrite,
-                                      progress=_print_progress if sys.stderr.isatty() else None)
+        multiplicity, _, _ = generate(args.out, args.events, args.seed, settings, executor, progress,
+                                      overwrite=args.overwrite)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: run the same command again to resume from {args.out}.parts", file=sys.stderr)
+        progress.end_line()
+        print(f"interrupted: run the same command again to resume from {args.out}.parts", file=sys.stderr)
         return 130
-    except (ValueError, RuntimeError, OSError) as error:
-        print(f"\npatternboost jets generate: {error}", file=sys.stderr)
-        return 1
+    except (ValueError, RuntimeError, OSError) as error:  # ValueError: parts made with other arguments
+        progress.end_line()
+        print(f"patternboost jets generate: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ValueError) else 1
     finally:
         executor.close()
     seconds = time.perf_counter() - start
+    made = len(multiplicity) - (progress.reused or 0)
+    reused = f", {progress.reused} reused from an interrupted run" if progress.reused else ""
     fractions = multiplicity_fractions(multiplicity, int(multiplicity.max()))
     shown = " ".join(f"{n}:{fraction:.4f}" for n, fraction in enumerate(fractions))
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
-    print(f"{args.out}: {len(multiplicity)} {settings.level}-level events in {seconds:.1f}s "
-          f"({len(multiplicity) / seconds:.0f} events/s, {workers} workers); jet multiplicity fractions {shown}")
+    progress.end_line()
+    print(f"{args.out}: {len(multiplicity)} {settings.level}-level events, {made} made in {seconds:.1f}s "
+          f"({made / seconds:.0f} events/s, {workers} workers{reused}); jet multiplicity fractions {shown}")
     return 0
+
+
+def command(argv):
+    """`patternboost jets ...` (the patternboost.commands entry point): today one subcommand, generate."""
+    if argv[:1] == ["generate"]:
+        return main(argv[1:])
+    print("usage: patternboost jets generate OUT.npz --events N [--seed S] [--level parton|hadron] ... "
+          "(patternboost jets generate --help)", file=sys.stderr)
+    return 0 if argv[:1] in (["-h"], ["--help"]) else 2
 
 
 if __name__ == "__main__":
