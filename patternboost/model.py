@@ -1,8 +1,9 @@
 """A decoder-only transformer in the spirit of nanoGPT, with a key/value cache for sampling.
 
 Position encodings: learned absolute, rotary (rope), ALiBi linear attention biases (alibi), or none.
-The token embedding (`embed`) and output head (`head`) are separate modules so that other families
-(continuous features, mixture-density heads) can swap them on the same trunk.
+The token embedding (`embed`) and output head (`head`) are separate modules around one trunk (positions,
+blocks, final norm). With `inputs = "continuous"` they are a feature embedding and a mixture-density head
+(`patternboost.mixture`): the same transformer learns sequences of real-valued feature vectors (jet events).
 
 Every kind is capped at block_size (the sampling length). Within it, rope and alibi only see the
 distance between positions, so they run on sequences longer than any seen in training; learned
@@ -15,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from patternboost.mixture import ContinuousEmbedding, MixtureHead
+
 
 @dataclasses.dataclass
 class GPTConfig:
@@ -25,6 +28,11 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     position: str = "learned"  # learned | rope | alibi | none
+    inputs: str = "tokens"  # tokens | continuous (feature vectors in, a mixture density out: patternboost.mixture)
+    n_features: int = 0  # continuous: features per sequence element (a particle's pT, eta, phi, m)
+    n_types: int = 0  # continuous: learned type embeddings by position (0 = start), the last shared by the rest
+    components: int = 0  # continuous: mixture components per feature
+    periodic: tuple = ()  # continuous: indices of the features that are angles (von Mises, fed as cos and sin)
 
 
 def rotary_tables(head_dim, length, device):
@@ -101,16 +109,22 @@ class Block(nn.Module):
 class GPT(nn.Module):
     def __init__(self, config):
         super().__init__()
+        if config.inputs not in ("tokens", "continuous"):
+            raise ValueError(f"inputs must be tokens or continuous, got {config.inputs!r}")
         self.config = config
-        self.embed = nn.Embedding(config.vocab_size, config.n_embd)
+        self.embed = (nn.Embedding(config.vocab_size, config.n_embd) if config.inputs == "tokens"
+                      else ContinuousEmbedding(config))
         self.position = nn.Embedding(config.block_size, config.n_embd) if config.position == "learned" else None
         slopes = alibi_slopes(config.n_head) if config.position == "alibi" else None
         self.register_buffer("slopes", slopes, persistent=False)  # not in checkpoints: a function of n_head
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd)
-        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.embed.weight = self.head.weight  # weight tying, as in nanoGPT
+        if config.inputs == "tokens":
+            self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+            self.embed.weight = self.head.weight  # weight tying, as in nanoGPT
+        else:
+            self.head = MixtureHead(config)
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
             if name.endswith(("proj.weight", "mlp.2.weight")):
@@ -130,26 +144,37 @@ class GPT(nn.Module):
 
         With targets (B, T), returns (logits, mean cross-entropy over targets != -1).
         With caches (a list of per-layer lists), keys and values are kept for the next call.
+
+        A continuous model takes (B, T, n_features) inputs and returns (hidden states, None): its head needs the
+        targets' own features (component by component), so patternboost.mixture applies it.
         """
-        T = idx.shape[1]
+        if self.config.inputs == "continuous":
+            if targets is not None:
+                raise ValueError("a continuous model's loss is patternboost.mixture.log_likelihood")
+            return self.trunk(self.embed(idx, start), caches, start), None
+        logits = self.head(self.trunk(self.embed(idx), caches, start))
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    def trunk(self, x, caches=None, start=0):
+        """x: (B, T, n_embd) embedded inputs at positions start .. start+T-1 -> (B, T, n_embd) hidden states
+        after the final norm. Positions (learned, rope, alibi) are applied here; caches as in forward."""
+        T = x.shape[1]
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of length {start + T} exceeds block_size {self.config.block_size}")
-        x = self.embed(idx)
         if self.position is not None:
-            x = x + self.position(torch.arange(start, start + T, device=idx.device))
+            x = x + self.position(torch.arange(start, start + T, device=x.device))
         rotary = None
         if self.config.position == "rope":
-            cos, sin = rotary_tables(self.config.n_embd // self.config.n_head, start + T, idx.device)
+            cos, sin = rotary_tables(self.config.n_embd // self.config.n_head, start + T, x.device)
             rotary = (cos[start:], sin[start:])
         bias = alibi_bias(self.slopes, start, T) if self.slopes is not None else None
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, rotary, None if caches is None else caches[i], bias)
-        logits = self.head(self.ln_f(x))
-        if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
-        return logits, loss
+        return self.ln_f(x)
 
     def optimizer(self, lr, weight_decay, betas=(0.9, 0.95)):
         """AdamW with decay on matrices only (not biases, norms)."""

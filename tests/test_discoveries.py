@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import os
+import time
 import typing
 
 import numpy as np
@@ -59,6 +60,14 @@ class SquareRoots(Discovery):
         if len(tokens) != 1:
             raise ValueError("one residue")
         return str(int(tokens[0]))
+
+
+class SlowSquareRoots(SquareRoots):
+    """Examples that take longer than executor.timeout to make: the timeout is the verifier's, not theirs."""
+
+    def examples(self, count, seed):
+        time.sleep(1.5)
+        return super().examples(count, seed)
 
 
 SETTINGS = {"loop.rounds": 2, "loop.device": "cpu", "train.steps": 150, "train.batch_size": 64, "train.lr": 3e-3,
@@ -161,3 +170,11 @@ def test_a_single_find_joins_a_few_batches_and_never_breaks_one(tmp_path):
     replaced = [int((batch(step)[0] != training_batch(family.data_source(offset + step))[0]).any(dim=1).sum())
                 for step in range(40)]
     assert 0 < sum(replaced) < 40  # share 0.25 scaled by 1 find / 64 rows: about 10 rows in 40 batches
+
+
+def test_making_the_training_set_is_not_cut_by_the_verifiers_timeout(tmp_path):
+    config = EngineConfig()
+    apply_engine_settings(config, {**SETTINGS, "data.regime": "budget", "data.budget": 50, "loop.rounds": 0,
+                                   "executor.kind": "process", "executor.workers": 1, "executor.timeout": 1.0})
+    loop = Loop(load_problem(SlowSquareRoots), config, 2, RunDir.create(str(tmp_path / "run"), {"test": True}), "slow")
+    assert loop.run_rounds() == "completed round 0" and loop.run.metrics()[0]["examples"] == 50

@@ -68,9 +68,11 @@ class Context:
     def seed_for(self, stage, *index):
         return stage_seed(self.seed, self.round, stage, *index)
 
-    def map(self, fn, chunks, seeds, what):
-        """fn(chunk, seed) for every chunk through the executor: Outcomes in chunk order, or None when stopped."""
-        return self.executor.map(fn, chunks, seeds, self.timeout, stop=self.stop,
+    def map(self, fn, chunks, seeds, what, timed=True):
+        """fn(chunk, seed) for every chunk through the executor: Outcomes in chunk order, or None when stopped.
+        timed=False: no executor.timeout (work that must finish, such as making the training set, on a machine
+        that may be slow; a dead worker is still an Outcome)."""
+        return self.executor.map(fn, chunks, seeds, self.timeout if timed else 0.0, stop=self.stop,
                                  progress=lambda done, total: self.progress(what, done, total))
 
 

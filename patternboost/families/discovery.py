@@ -163,7 +163,7 @@ class Discoveries:
             total = candidates["generate"]
             counts = [min(GENERATE_CALL, total - first) for first in range(0, total, GENERATE_CALL)]
             seeds = [ctx.seed_for("data", ctx.chunk, i) for i in range(len(counts))]
-            outcomes = ctx.map(functools.partial(generate_chunk, self.ref), counts, seeds, "generate")
+            outcomes = ctx.map(functools.partial(generate_chunk, self.ref), counts, seeds, "generate", timed=False)
             if outcomes is None:
                 return None
             for outcome in outcomes:  # the training set must be whole: a failed call stops the run, resumable
@@ -175,7 +175,8 @@ class Discoveries:
             name, total = candidates["test_set"], candidates["count"]
             counts = [min(TEST_CALL, total - first) for first in range(0, total, TEST_CALL)]
             seeds = [ctx.seed_for("test", ctx.chunk, i) for i in range(len(counts))]
-            outcomes = ctx.map(functools.partial(test_chunk, self.ref, name), counts, seeds, f"test set {name}")
+            outcomes = ctx.map(functools.partial(test_chunk, self.ref, name), counts, seeds, f"test set {name}",
+                               timed=False)
             if outcomes is None:
                 return None
             for outcome in outcomes:
