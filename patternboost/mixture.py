@@ -271,7 +271,9 @@ def _sample_element(head, h, modelled, temperature, generator):
 def sample_von_mises(loc, kappa, generator):
     """Von Mises draws wrapped to (-pi, pi], by Best and Fisher's (1979) rejection sampler in float64 (as
     torch.distributions.VonMises, which takes no generator). Acceptance is above 65% for every kappa."""
-    loc, kappa = loc.double(), kappa.double()
+    if not torch.isfinite(kappa).all():
+        raise ValueError("von Mises concentrations must be finite")
+    loc, kappa = loc.double(), kappa.double().clamp(min=1e-8)  # kappa = 0 would make r infinite (NaN forever)
     tau = 1 + torch.sqrt(1 + 4 * kappa ** 2)
     rho = (tau - torch.sqrt(2 * tau)) / (2 * kappa)
     r = torch.where(kappa < 1e-5, 1 / kappa + kappa, (1 + rho ** 2) / (2 * rho))  # Taylor form at small kappa

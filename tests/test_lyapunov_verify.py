@@ -162,3 +162,18 @@ def test_baseline_finds_verified_v(system):
 def test_baseline_none_for_unstable_and_non_polynomial():
     assert find_lyapunov(UNSTABLE) is None
     assert find_lyapunov((-x0 + sympy.sin(x1), -x1)) is None
+
+
+def test_a_solver_that_panics_is_a_failed_solve_not_a_crash():
+    class Panic(BaseException):  # what pyo3 raises when Clarabel's Rust code panics
+        pass
+
+    class Programme:
+        status = None
+
+        def solve(self, **options):
+            raise Panic("Eigval error: Eigen(1)")
+
+    from problems.lyapunov.verify import solve
+
+    assert list(solve(Programme())) == []

@@ -101,7 +101,7 @@ def test_von_mises_sampler_matches_its_distribution():
     for kappa in (0.0, 2.0, 1e6):
         draws = sample_von_mises(torch.full((20000,), 3.0), torch.full((20000,), kappa), generator)
         assert (draws > -math.pi).all() and (draws <= math.pi).all()
-        resultant = torch.polar(torch.ones(20000), draws.double() - 3.0).mean()
+        resultant = torch.polar(torch.ones(20000, dtype=torch.float64), draws.double() - 3.0).mean()
         expected = 0.0 if kappa == 0 else torch.special.i1e(torch.tensor(kappa)) / torch.special.i0e(torch.tensor(kappa))
         assert abs(resultant.real.item() - float(expected)) < 0.02 and abs(resultant.imag.item()) < 0.02
 

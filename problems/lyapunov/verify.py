@@ -331,14 +331,17 @@ def _round(matrix, denominator):
 
 def solve(problem):
     """Clarabel, then SCS where Clarabel fails or is unsure. Yields (solver, status) for each solution to try."""
-    import cvxpy as cp
     scs = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 5000}  # a fallback, bounded by work (not time: determinism)
     for solver, options in (("CLARABEL", {}), ("SCS", scs)):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 problem.solve(solver=solver, **options)
-        except (cp.SolverError, ValueError, ArithmeticError):
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        # A solver failure, including a Rust panic in Clarabel ("Eigval error" on some ill-conditioned programmes;
+        # pyo3's PanicException is a BaseException), means: try the next solver.
+        except BaseException:  # noqa: BLE001, S112
             continue
         status = problem.status
         if status in ("optimal", "optimal_inaccurate"):
