@@ -17,6 +17,15 @@ POSITIONS = ["learned", "rope", "alibi", "none"]
 MODELLED = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]], dtype=bool)  # as for jets: mu+, mu-, jet rows
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny tensors: threads only contend (on a busy machine many times slower), so these tests use one core.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def continuous(position="learned", n_layer=1, block_size=6, components=3, seed=0):
     torch.manual_seed(seed)
     return GPT(GPTConfig(vocab_size=0, block_size=block_size, n_layer=n_layer, n_head=2, n_embd=32, position=position,
