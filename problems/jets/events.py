@@ -10,12 +10,14 @@ An events file is an .npz holding three arrays:
 Files are written atomically (a temporary file in the same folder, then os.replace), so a reader never sees half a
 file and a killed writer leaves none behind.
 """
+import io
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
+
+from patternboost import write_atomic
 
 FIELDS = ("pt", "eta", "phi", "m")
 MUONS = 2  # rows 0 and 1: mu+ and mu-
@@ -27,18 +29,10 @@ def write_events(path, multiplicity, particles, settings, overwrite=False):
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists (pass overwrite to replace it)")
-    text = json.dumps(settings, sort_keys=True)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, multiplicity=multiplicity, particles=particles, settings=np.array(text))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, multiplicity=multiplicity, particles=particles,
+             settings=np.array(json.dumps(settings, sort_keys=True)))
+    write_atomic(path, buffer.getvalue())
 
 
 def read_events(path):

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from patternboost.executor import ExecutorConfig, make_executor
+from patternboost import ExecutorConfig, make_executor
 from problems.jets.events import concatenate, multiplicity_fractions, pack, read_events, write_events
 
 EXTRA_MESSAGE = "jet events need the jets extra: pip install 'patternboost[jets]'"
