@@ -13,7 +13,7 @@ from problems.lyapunov import expressions
 
 @pytest.fixture(scope="module")
 def lyapunov():
-    return load_problem("lyapunov", test_size=2, forward_test_size=2)
+    return load_problem("lyapunov", test_size=2, forward_test_size=1)
 
 
 def test_backward_pairs_verify_and_problems_are_systems(lyapunov):
