@@ -101,3 +101,18 @@ def test_validate_rejects_bad_config(config, message):
     assert "\n" not in str(info.value)
     with pytest.raises(UserError):
         make_executor(config)
+
+
+def thread_setting(chunk, seed):
+    return os.environ.get("OMP_NUM_THREADS")
+
+
+def test_workers_share_the_cores_instead_of_each_taking_them_all():
+    from patternboost.executor import USER_THREADS
+
+    executor = ProcessExecutor(2)
+    try:
+        values = [o.value for o in executor.map(thread_setting, [0, 1], [0, 0])]
+    finally:
+        executor.close()
+    assert values == [USER_THREADS["OMP_NUM_THREADS"] or str(max(1, (os.cpu_count() or 1) // 2))] * 2
