@@ -24,6 +24,7 @@ def test_time_limit_stops_inside_a_round_and_resume_carries_on(tmp_path):
     assert 0 < first < second
 
 
+@pytest.mark.slow  # covered in the default suite by test_loop (in process) and test_tasks (the CLI, a task run)
 def test_resume_ends_identical_to_a_straight_run(tmp_path):
     straight, split = str(tmp_path / "straight"), str(tmp_path / "split")
     assert run_cli("run", "c4_free", *TINY, "--rounds", "3", "--run-dir", straight)[0] == 0
