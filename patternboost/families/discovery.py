@@ -297,15 +297,19 @@ class Discoveries:
             print(f"round {pair['round']}: {pair['problem']}  ->  {pair['answer']}  [{pair['status']}]")
 
     def ask(self, decoder, text, beam):
-        """Candidates for a user's problem, each verified here (no timeout: the user waits), solved ones first."""
+        """Distinct candidates for a user's problem, each verified here (no timeout: the user waits), solved ones
+        first."""
         prompt = typed_prompt(self.plugin, self.label, text)
         found = decoder.beams_batch(prompt_rows([prompt]), max(1, beam), self.plugin.max_answer + 1)[0]
-        candidates = []
+        candidates, seen = [], set()
         for answer, logp in found:
             answer = answer - tokens.N_SPECIAL
+            text = self.text("format_answer", answer)
+            if text in seen and text != "(unparsable)":  # two token sequences for one answer: keep the likelier
+                continue
+            seen.add(text)
             status = verify_one(self.ref, (prompt, answer), 0)
-            candidates.append({self.answer_name: self.text("format_answer", answer), "status": status,
-                               "log_prob": round(float(logp), 4)})
+            candidates.append({self.answer_name: text, "status": status, "log_prob": round(float(logp), 4)})
         candidates.sort(key=lambda c: c["status"] not in self.plugin.solved)  # stable: likelier first within
         return {"input": text, "candidates": candidates}
 
