@@ -69,7 +69,7 @@ class Lyapunov(Discovery):
             self.config = dataclasses.replace(base, **{f: getattr(p, f) for f in GENERATOR_KNOBS})
         except ValueError as exc:
             raise ValueError(str(exc)) from None
-        if min(p.proper_degree, p.cross_degree, p.max_cross + 1, p.h_degree + 1, p.g_degree + 1) < 1:
+        if min(p.proper_degree, p.cross_degree) < 1 or min(p.max_cross, p.h_degree, p.g_degree) < 0:
             raise ValueError("proper_degree and cross_degree must be at least 1; max_cross, h_degree and g_degree "
                              "at least 0")
         if p.max_prompt < 16 or p.max_answer < 8:
@@ -96,15 +96,12 @@ class Lyapunov(Discovery):
             return None
         return expressions.to_ids(prompt), expressions.to_ids(answer)
 
-    def encode_systems(self, systems):
-        """Token ids of the systems within max_prompt tokens (the others are left out)."""
-        prompts = []
-        for system in systems:
-            try:
-                prompts.append(expressions.to_ids(expressions.encode_system(system, max_length=self.max_prompt)))
-            except expressions.ExpressionTooLong:
-                pass
-        return prompts
+    def encode_prompt(self, system):
+        """Token ids of a system, or None when it is longer than max_prompt."""
+        try:
+            return expressions.to_ids(expressions.encode_system(system, max_length=self.max_prompt))
+        except expressions.ExpressionTooLong:
+            return None
 
     def examples(self, count, seed):
         """Backward pairs, each a forward pair instead with probability forward_share."""
@@ -125,9 +122,10 @@ class Lyapunov(Discovery):
         """Plausibly stable random polynomial systems (forward.stable_system): the discovery targets."""
         rng, prompts = np.random.default_rng(seed), []
         while len(prompts) < count:
-            system = forward.stable_system(int(rng.integers(2**62)), self.params.min_equations,
-                                           self.params.max_equations)
-            prompts += self.encode_systems([system])
+            prompt = self.encode_prompt(forward.stable_system(int(rng.integers(2**62)), self.params.min_equations,
+                                                              self.params.max_equations))
+            if prompt is not None:
+                prompts.append(prompt)
         return prompts
 
     def test_problems(self, name, count, seed):
@@ -137,7 +135,9 @@ class Lyapunov(Discovery):
         while len(prompts) < count:
             system, _ = forward.forward_pair(int(rng.integers(2**62)), self.params.min_equations,
                                              self.params.max_equations)
-            prompts += self.encode_systems([system])
+            prompt = self.encode_prompt(system)
+            if prompt is not None:
+                prompts.append(prompt)
         return prompts
 
     # --- the judge --------------------------------------------------------------------------------------------
