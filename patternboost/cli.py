@@ -69,7 +69,8 @@ def build_parser():
     draw = sub.add_parser("sample", help="draw objects from a trained run's model (constructions)")
     draw.add_argument("run_dir")
     draw.add_argument("--count", type=int, default=10)
-    draw.add_argument("--out", help="write JSON lines to this new file (default: print them)")
+    draw.add_argument("--out", help="write them to this new file: JSON lines, or the problem's own format "
+                      "(jet events: .npz) (default: print JSON lines)")
     draw.add_argument("--temperature", type=float, help="default: the run's current temperature")
     draw.add_argument("--search", action="store_true", help="improve each sample by local search, score and verify it")
     draw.add_argument("--seed", type=int, default=0)
@@ -404,6 +405,12 @@ def cmd_sample(args):
 
     family, decoder = trained(args)
     temperature = args.temperature or getattr(family, "temperature", 1.0)
+    if hasattr(family, "write_samples"):  # a family with a file format of its own (jet events: .npz)
+        if not args.out:
+            raise UserError("this run's samples go to a file: give --out FILE")
+        family.write_samples(decoder, args.count, temperature, args.seed, args.out)
+        print(f"{args.count} samples written to {args.out}")
+        return 0
     samples = family.draw_samples(decoder, args.count, temperature, args.seed, args.search, InlineExecutor())
     text = "".join(json.dumps(sample) + "\n" for sample in samples)
     if args.out:

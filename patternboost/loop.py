@@ -38,7 +38,7 @@ def resolve_device(name):
 
 def build_model(family, config, device):
     model_config = GPTConfig(vocab_size=family.vocab_size, block_size=family.block_size,
-                             **config.model.architecture())
+                             **getattr(family, "model_inputs", {}), **config.model.architecture())
     return GPT(model_config).to(device)
 
 
@@ -83,7 +83,7 @@ class Loop:
         torch.manual_seed(seed)
         self.family = make_family(problem, config, seed, label, self.device)
         self.model = build_model(self.family, config, self.device)
-        self.trainer = Trainer(self.model, config.train, self.device)
+        self.trainer = Trainer(self.model, config.train, self.device, getattr(self.family, "loss", None))
         self.decoder = Decoder(self.model, self.device)
         self.round = self.family.first_round
         self.phase = "train"  # where round `round` resumes: train (at train_step) or propose (at chunk)
@@ -136,7 +136,7 @@ class Loop:
         if self.train_step < steps:
             started = time.time()
             losses, self.train_step = self.trainer.train(
-                self.family.batches(self.round), self.train_step, steps, self.stop,
+                self.family.batches(self.round, self.model), self.train_step, steps, self.stop,
                 lambda i, n, loss: progress(f"train (loss {loss:.3f})", self.train_step + i, steps))
             self.losses.extend(losses)
             self.train_seconds += time.time() - started

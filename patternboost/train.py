@@ -26,8 +26,10 @@ def sequence_batches(rows, batch_size, seed):
 
 
 class Trainer:
-    def __init__(self, model, config, device):
+    def __init__(self, model, config, device, loss=None):
+        """loss(model, batch) -> the loss of a batch; default: batches are (inputs, targets) of a token model."""
         self.model, self.config, self.device = model, config, device
+        self.loss = loss or self.token_loss
         self.optimizer = model.optimizer(config.lr, config.weight_decay)
         self.step = 0  # optimizer steps taken, over all rounds
 
@@ -46,11 +48,11 @@ class Trainer:
         losses = []
         step = first
         while step < last and not should_stop():
-            inputs, targets = batch_source(step)
+            batch = batch_source(step)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr()
             with self.autocast():
-                _, loss = self.model(inputs.to(self.device), targets.to(self.device))
+                loss = self.loss(self.model, batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip:
@@ -62,6 +64,10 @@ class Trainer:
             if progress:
                 progress(step - first, last - first, losses[-1])
         return losses, step
+
+    def token_loss(self, model, batch):
+        inputs, targets = batch
+        return model(inputs.to(self.device), targets.to(self.device))[1]
 
     def state_dict(self):
         return {"optimizer": self.optimizer.state_dict(), "step": self.step}

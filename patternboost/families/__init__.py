@@ -13,9 +13,13 @@ A family kind wraps a user's plugin (a Problem, a Task) and owns all state but t
     first_round                   the number of the run's first round
     doing(round)                  what its propose phase is called in messages ("sampling", "evaluating")
     vocab_size, block_size        the model's shape (special tokens included)
+    model_inputs                  (optional) more GPTConfig fields: a continuous model's inputs and head
     target()                      the score at which a run stops by default (None: no target)
     train_steps(round)            optimizer steps in this round (0: nothing to learn from yet)
-    batches(round)                step -> (inputs, targets) token tensors, a pure function of (seed, round, step)
+    batches(round, model)         step -> a batch: (inputs, targets) token tensors, or what the family's loss()
+                                  takes; a pure function of (seed, round, step) and the checkpointed state (a
+                                  source may sample from the model: bootstrapping)
+    loss(model, batch)            (optional) the training loss of a batch; default: the token model's
     proposal_chunks(round)        how many chunks the propose phase of this round has
     propose(decoder, round, k)    chunk k's candidates: a pure function of (seed, round, k) and the model
     judge(candidates, ctx)        -> verdicts, or None when stopped; changes no state; heavy work through ctx.map
@@ -45,7 +49,7 @@ import numpy as np
 from patternboost.errors import UserError
 
 CHECKPOINT_VERSION = 2  # the layout of Loop.state_dict(); upgrade() reads the earlier one
-STAGES = {"initial": 0, "search": 1, "sample": 2, "train": 3, "data": 4, "test": 5}
+STAGES = {"initial": 0, "search": 1, "sample": 2, "train": 3, "data": 4, "test": 5, "bootstrap": 6}
 
 
 def stage_seed(seed, round_, stage, *index):
@@ -125,10 +129,11 @@ def check_context(label, width, engine, what):
 def kinds():
     """{name: family class}; a plugin may name its kind with a `family` attribute, else the first that accepts it."""
     from patternboost.families.constructions import Constructions
+    from patternboost.families.density import Densities
     from patternboost.families.discovery import Discoveries
     from patternboost.families.tasks import Tasks
 
-    return {"discovery": Discoveries, "tasks": Tasks, "constructions": Constructions}
+    return {"discovery": Discoveries, "density": Densities, "tasks": Tasks, "constructions": Constructions}
 
 
 def kind_of(plugin):

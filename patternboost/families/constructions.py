@@ -83,7 +83,7 @@ class Constructions:
     def train_steps(self, round_):
         return 0 if round_ == 0 else self.config.train.steps
 
-    def batches(self, round_):
+    def batches(self, round_, model=None):
         """Rows of the pool: step k draws them from a generator seeded by (round seed, k), so any step replays."""
         sequences = self.problem.encode(self.pool.objects)
         check_sequences(self.label, sequences, len(self.pool), self.problem.vocab_size, self.problem.max_length)

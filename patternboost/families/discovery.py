@@ -105,7 +105,7 @@ class Discoveries:
         return make_source(FramedPairs(self.plugin, self.label), self.config.data, self.config.train.batch_size,
                            stage_seed(self.seed, 0, "data"), finite_set=rows)
 
-    def batches(self, round_):
+    def batches(self, round_, model=None):
         """The data source's batch (round - 1) * steps + k, each row replaced by a verified find with probability
         data.found_share, scaled down while there are fewer finds than rows in a batch (a handful of finds must
         not fill a quarter of every batch). The finds are fixed while a round trains, so any step replays exactly."""

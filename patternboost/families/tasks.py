@@ -72,7 +72,7 @@ class Tasks:
     def train_steps(self, round_):
         return self.config.train.steps
 
-    def batches(self, round_):
+    def batches(self, round_, model=None):
         """The data source's batch (round - 1) * steps + k at local step k."""
         offset = (round_ - 1) * self.config.train.steps
         return lambda step: training_batch(self.data_source(offset + step))
