@@ -19,6 +19,7 @@ per step). A density plugin is a class with a `Params` dataclass and `__init__(s
     encode(lengths, x, fitted)     -> float32 (N, width, n_features): model inputs, 0 past each length, finite
     decode(lengths, x, fitted, seed) -> raw x of model arrays (seed: for what the model does not carry)
     evaluate(truth, generated, fitted) -> {name: JSON-ready scalar}: generated sequences against held-out truth
+                                   (the truth's x is cut to max_length elements; longer ones keep their lengths)
 
 Optional:
 

@@ -215,6 +215,7 @@ class Loop:
                 return self.pause(f"while {self.family.doing(self.round)}")
             metrics = self.family.close_round(self.round)
             self.elapsed += time.time() - self.round_start
+            self.round_start = time.time()  # counted: a status written before the next round adds nothing twice
             self.record(metrics)
             self.round, self.phase, self.train_step, self.chunk = self.round + 1, "train", 0, 0
             self.losses, self.train_seconds = [], 0.0
@@ -222,6 +223,7 @@ class Loop:
 
     def pause(self, where):
         self.elapsed += time.time() - self.round_start
+        self.round_start = time.time()
         self.checkpoint()
         return f"{self.stop.why()} in round {self.round} {where}; checkpointed"
 

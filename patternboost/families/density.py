@@ -105,8 +105,8 @@ class Densities:
 
     @functools.cached_property
     def training_set(self):
-        """(lengths, encoded x) of the training truth up to train_length."""
-        lengths, x = upto(self.truth["train"], self.plugin.train_length)
+        """(lengths, encoded x) of the training truth (sequences up to train_length)."""
+        lengths, x = self.truth["train"]
         encoded = _call(self.label, "encode()", self.plugin.encode, lengths, x, self.fitted)
         return torch.from_numpy(lengths), torch.from_numpy(self.finite(encoded, "encode()", len(lengths)))
 
@@ -235,8 +235,11 @@ class Densities:
         return {"generated": checked(self.label, "decode()", candidates["lengths"], x, self.plugin.n_features)}
 
     def absorb(self, verdicts, round_):
-        if "truth" in verdicts:
-            self.truth[verdicts["truth"]] = verdicts["sequences"]
+        if "truth" in verdicts:  # kept only as wide as it is used: the truth lives in every checkpoint
+            lengths, x = verdicts["sequences"]
+            if verdicts["truth"] == "train":
+                lengths, x = upto((lengths, x), self.plugin.train_length)
+            self.truth[verdicts["truth"]] = lengths, x[:, :self.plugin.max_length]
         elif "test_nll" in verdicts:
             self.test_nll = verdicts["test_nll"]
         else:
@@ -244,12 +247,13 @@ class Densities:
 
     def close_round(self, round_):
         if round_ == 0:
-            lengths, x = upto(self.truth["train"], self.plugin.train_length)
+            lengths, x = self.truth["train"]
             if not len(lengths):
                 raise UserError(f"{self.label}: no training truth sequence is as short as train_length "
                                 f"{self.plugin.train_length}")
             self.fitted = _call(self.label, "fit()", self.plugin.fit, lengths, x)
-            return {"train_events": len(lengths), "test_events": len(self.truth["test"][0])}
+            return {"train_events": len(lengths), "train_made": self.plugin.train_events,
+                    "test_events": len(self.truth["test"][0])}
         self.latest, self.generated = join(self.generated), []
         metrics = _call(self.label, "evaluate()", self.plugin.evaluate, self.truth["test"], self.latest, self.fitted)
         extra = {"buffer": 0 if self.buffer is None else len(self.buffer), "buffer_rate": self.buffer_rate}

@@ -16,7 +16,8 @@ import typing
 
 import numpy as np
 
-from patternboost.density import Density, Extrapolation
+from patternboost import Density
+from patternboost.density import Extrapolation
 from problems.jets import evaluate
 from problems.jets.events import MUONS, write_events
 from problems.jets.preprocess import PERIODIC, Preprocessing
