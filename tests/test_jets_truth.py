@@ -98,7 +98,14 @@ def test_write_refuses_arrays_out_of_format(tmp_path):
         write_events(tmp_path / "a.npz", multiplicity + 10, particles, {})
     with pytest.raises(ValueError, match="events, width, 4"):
         write_events(tmp_path / "a.npz", multiplicity, particles[:, :, :3], {})
+    holed = particles.copy()
+    holed[0, 1, 2] = np.nan  # the mu- of the first event
+    with pytest.raises(ValueError, match="only padding may be NaN"):
+        write_events(tmp_path / "a.npz", multiplicity, holed, {})
     assert os.listdir(tmp_path) == []
+    np.savez(tmp_path / "holed.npz", multiplicity=multiplicity, particles=holed, settings=np.array("{}"))
+    with pytest.raises(ValueError, match="only padding may be NaN"):
+        read_events(tmp_path / "holed.npz")
 
 
 def test_fractions_and_staircase_ratios_with_errors():

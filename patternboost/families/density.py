@@ -320,5 +320,5 @@ class Densities:
         lengths, x = sample(decoder.model, count, self.plugin.max_length, temperature=temperature,
                             min_length=self.plugin.min_length, modelled=self.modelled,
                             batch_size=self.config.sample.batch_size, generator=generator)
-        raw = self.plugin.decode(lengths, x, self.fitted, seed)
-        save(out, lengths, raw, {"seed": seed, "temperature": temperature})
+        raw = _call(self.label, "decode()", self.plugin.decode, lengths, x, self.fitted, seed)
+        _call(self.label, "save()", save, out, lengths, raw, {"seed": seed, "temperature": temperature})

@@ -61,6 +61,9 @@ def _checked(multiplicity, particles, path):
         raise ValueError(f"{path}: particles must be (events, width, 4) with one row of events per multiplicity")
     if len(multiplicity) and (multiplicity.min() < 0 or MUONS + multiplicity.max() > particles.shape[1]):
         raise ValueError(f"{path}: multiplicities must lie in 0 .. width - 2 = {particles.shape[1] - MUONS}")
+    present = np.arange(particles.shape[1])[None, :] < MUONS + multiplicity[:, None]
+    if not np.isfinite(particles[present]).all():
+        raise ValueError(f"{path}: NaN or infinite values in a muon or jet row (only padding may be NaN)")
     return multiplicity.astype(np.int32, copy=False), particles.astype(np.float32, copy=False)
 
 
