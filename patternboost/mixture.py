@@ -105,12 +105,13 @@ class MixtureHead(nn.Module):
         """(B, T, n_embd) -> (B, T): the logit of ending the sequence at each position."""
         return self.stop(h)[..., 0]
 
-    def forward(self, h, x):
-        """h (B, T, n_embd), x (B, T, F) the elements to score -> (logits, loc, scale), each (B, T, F, K)."""
-        weight = self.condition * self.known[..., None]
+    def forward(self, h, x, features=slice(None)):
+        """h (B, T, n_embd), x (B, T, F) the elements to score -> (logits, loc, scale), each (B, T, F', K), of
+        the features selected (all by default; sampling asks for one at a time)."""
+        weight = (self.condition * self.known[..., None])[features]
         hidden = h[..., None, :] + torch.einsum("btd,kde->btke", columns(x, self.periodic), weight)
-        hidden = F.gelu(hidden + self.condition_bias)
-        params = torch.einsum("btke,keo->btko", hidden, self.out) + self.out_bias
+        hidden = F.gelu(hidden + self.condition_bias[features])
+        params = torch.einsum("btke,keo->btko", hidden, self.out[features]) + self.out_bias[features]
         logits, loc, raw_scale = params.unflatten(-1, (3, -1)).unbind(-2)
         return logits, loc, F.softplus(raw_scale) + SCALE_FLOOR
 
@@ -257,7 +258,7 @@ def _sample_element(head, h, modelled, temperature, generator):
     for k in range(n_features):
         if not modelled[k]:
             continue  # fixed to 0, as in training
-        logits, loc, scale = (p[:, 0, k] for p in head(h, element[:, None]))
+        logits, loc, scale = (p[:, 0, 0] for p in head(h, element[:, None], slice(k, k + 1)))
         component = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1, generator=generator)
         loc, scale = loc.gather(1, component)[:, 0], scale.gather(1, component)[:, 0]
         if head.periodic[k]:

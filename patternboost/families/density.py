@@ -141,7 +141,7 @@ class Densities:
             if not self.bootstrapping(run_step):
                 return row_lengths, rows, self.plugin.train_length if ex.method in ("reduced", "bootstrap") else None
             share = ex.share or self.buffer_rate
-            mixed = np.flatnonzero(rng.random(size) < share) if self.buffer is not None else []
+            mixed = np.flatnonzero(rng.random(size) < share) if self.buffer is not None and len(self.buffer) else []
             rows = torch.cat((rows, rows.new_zeros(size, 1, rows.shape[2])), dim=1)
             if len(mixed):
                 rows[mixed] = torch.from_numpy(self.buffer[rng.integers(0, len(self.buffer), size=len(mixed))])
