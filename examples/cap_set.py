@@ -152,6 +152,7 @@ class CapSet(Problem):
             raise ValueError("climb must be >= 0 and kick >= 1")
         self.n, self.points = n, 3**n
         self.vocab_size = self.points  # one token per point of the cap, in increasing order
+        self.increasing = True  # so sampling never breaks the order
         self.max_length = math.floor(2 * 3**n / n) if n > 2 else KNOWN_BEST[n]  # Meshulam's bound 2 * 3^n / n
         self.known_best = float(KNOWN_BEST[n])
         self.known_optimal = n <= PROVEN_UP_TO

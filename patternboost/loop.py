@@ -156,6 +156,7 @@ class Loop:
                 return False
             self.family.absorb(verdicts, self.round)
             self.chunk += 1
+            progress(self.family.doing(self.round), self.chunk, total)
             if self.chunk < total and time.time() - self.last_checkpoint >= CHECKPOINT_EVERY:
                 self.checkpoint()
         return True

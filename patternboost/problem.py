@@ -18,6 +18,8 @@ Optional (the engine has fallbacks):
     known_best: float | None   best score known; `known_optimal` says it is proven
     settings: dict             engine settings this problem recommends, e.g. {"loop.initial": 20000};
                                the user's --config and --set override them
+    increasing: bool           every encoding lists a set in increasing token order: sampling then masks
+                               tokens not above the previous one, so no sample breaks the order
     canonical_key(batch)       -> uint64 array; objects equal up to symmetry get equal keys (rare
                                   collisions merge distinct objects in the pool)
     verify(obj)                -> score recomputed by an independent check, or raise
@@ -50,6 +52,7 @@ class Problem:
     max_length: int
     known_best = None
     known_optimal = False
+    increasing = False
     settings: typing.ClassVar[dict] = {}
 
     def __init__(self, params=None):

@@ -2,14 +2,16 @@
 import numpy as np
 import torch
 
-from patternboost.tokens import BOS, EOS, PAD
+from patternboost.tokens import BOS, EOS, N_SPECIAL, PAD
 
 
 @torch.no_grad()
-def sample(model, count, temperature, top_k, seed, device, prompt=None):
+def sample(model, count, temperature, top_k, seed, device, prompt=None, increasing=False):
     """`count` rows of tokens (BOS first, up to block_size long), as a numpy array.
 
-    PAD and BOS are never sampled; a row stops at EOS and is padded after it.
+    PAD and BOS are never sampled; a row stops at EOS and is padded after it. increasing: each token must be
+    above the row's previous one (an encoding that lists a set in order), so the others are masked out: every
+    row is then a well-formed set, whatever the model's slips.
     """
     model.eval()
     length = model.config.block_size
@@ -19,16 +21,21 @@ def sample(model, count, temperature, top_k, seed, device, prompt=None):
     done = torch.zeros(count, dtype=torch.bool, device=device)
     caches = [[] for _ in model.blocks]
     token = rows[:, :1]
+    ids = torch.arange(model.config.vocab_size, device=device)
+    last = torch.full((count,), N_SPECIAL - 1, dtype=torch.long, device=device)  # the row's highest token so far
     for t in range(1, length):
         logits, _ = model(token, caches=caches, start=t - 1)
         logits = logits[:, -1, :].float() / temperature
         logits[:, PAD] = logits[:, BOS] = -float("inf")
+        if increasing:
+            logits[(ids[None, :] >= N_SPECIAL) & (ids[None, :] <= last[:, None])] = -float("inf")
         if top_k:
             cut = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
             logits[logits < cut] = -float("inf")
         token = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
         token[done] = PAD
         rows[:, t] = token[:, 0]
+        last = torch.maximum(last, token[:, 0])
         done |= token[:, 0] == EOS
         if done.all():
             break
@@ -163,9 +170,9 @@ class Decoder:
     def __init__(self, model, device):
         self.model, self.device = model, device
 
-    def sample(self, count, temperature, top_k, seed):
-        """`count` unconditional rows (BOS first)."""
-        return sample(self.model, count, temperature, top_k, seed, self.device)
+    def sample(self, count, temperature, top_k, seed, increasing=False):
+        """`count` unconditional rows (BOS first); increasing: see sample()."""
+        return sample(self.model, count, temperature, top_k, seed, self.device, increasing=increasing)
 
     def answer(self, prompts, max_new, beam=0):
         """The answer to each prompt (model tokens before EOS) and whether it ended with EOS: greedy, batched, or

@@ -55,6 +55,7 @@ class NoIsosceles(Problem):
         # room (the engine stops with a one-line error naming the problem if a set ever needs more).
         self.vocab_size = n * n
         self.max_length = min(2 * n + 8, n * n)
+        self.increasing = True  # cell indices in order
         # Far above any valid size: garbage sets larger than this are thinned in bulk first.
         self.thin_above = 2 * self.max_length
         if n in EXACT:

@@ -57,6 +57,7 @@ class PermanentAvoid(Problem):
             raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.params.encoding!r}")
         self.n = n
         most_ones = 4 * n - 1  # proved in the module docstring
+        self.increasing = self.params.encoding == "cells"  # cell indices in order
         if self.params.encoding == "cells":
             self.vocab_size, self.max_length = n * n, most_ones
         elif self.params.encoding == "rows":

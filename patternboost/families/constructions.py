@@ -55,6 +55,7 @@ class Constructions:
         self.pool = ElitePool(config.loop.pool_size)
         self.temperature = config.sample.temperature
         self.best_found = None  # {"score", "round", "object"}, verified
+        self.increasing = bool(getattr(problem, "increasing", False))  # sample sets in order: see sample()
         self.tally = empty_tally()
 
     @staticmethod
@@ -108,7 +109,8 @@ class Constructions:
             return {"starts": objects}
         cfg, started = self.config.sample, time.time()
         count = min(cfg.batch_size, cfg.count - chunk * cfg.batch_size)
-        rows = decoder.sample(count, self.temperature, cfg.top_k, stage_seed(self.seed, round_, "sample", chunk))
+        rows = decoder.sample(count, self.temperature, cfg.top_k, stage_seed(self.seed, round_, "sample", chunk),
+                              self.increasing)
         objects, well_formed = self.decode_rows(rows)
         keys = np.asarray(self.problem.canonical_key(objects), dtype=np.uint64)
         return {"starts": np.repeat(objects, cfg.searches, axis=0), "raw_keys": keys,
@@ -278,7 +280,7 @@ class Constructions:
         cfg, rows = self.config.sample, []
         for chunk, first in enumerate(range(0, count, cfg.batch_size)):
             rows.append(decoder.sample(min(cfg.batch_size, count - first), temperature, cfg.top_k,
-                                       stage_seed(seed, 0, "sample", chunk)))
+                                       stage_seed(seed, 0, "sample", chunk), self.increasing))
         objects, well_formed = self.decode_rows(np.concatenate(rows))
         if not search:
             return [{"well_formed": bool(ok), "object": self.problem.to_native(obj)}
