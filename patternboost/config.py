@@ -44,6 +44,7 @@ class SampleConfig:
     temperature_step: float = 0.1
     max_temperature: float = 2.0
     beam: int = 0  # tasks: answer test prompts by beam search of this width (0 = greedy, batched and faster)
+    ordered: bool = True  # a problem with increasing encodings: sample only tokens above the last (always a set)
 
 
 @dataclasses.dataclass

@@ -55,7 +55,7 @@ class Constructions:
         self.pool = ElitePool(config.loop.pool_size)
         self.temperature = config.sample.temperature
         self.best_found = None  # {"score", "round", "object"}, verified
-        self.increasing = bool(getattr(problem, "increasing", False))  # sample sets in order: see sample()
+        self.increasing = config.sample.ordered and bool(getattr(problem, "increasing", False))  # see sample()
         self.tally = empty_tally()
 
     @staticmethod
