@@ -5,6 +5,7 @@ of one initial model. The engine's loop adds per-step batch drawing from packed 
 schedule, gradient clipping and stop/progress checks; the plain loop only does forward, backward and AdamW.
 
     .venv/bin/python benchmarks/trainer_throughput.py --length 64 --steps 20 --bouts 5
+    .venv/bin/python benchmarks/trainer_throughput.py --lengths 50 100 200 300 --vocab 729 --steps 5
 """
 import argparse
 import copy
@@ -44,13 +45,43 @@ def plain_loop(model, optimizer, batches, device=CPU):
         torch.cuda.synchronize()
 
 
+def by_length(lengths, vocab, steps):
+    """ms per engine training step at each sequence length, alternating lengths in bouts (a noisy machine)."""
+    model_config, train_config = ModelConfig(), TrainConfig()
+    torch.manual_seed(0)
+    runs = {}
+    for length in lengths:
+        model = GPT(GPTConfig(vocab_size=vocab, block_size=length + 2, **model_config.architecture()))
+        source = sequence_batches(packed_rows(2_000, length, vocab, 0), train_config.batch_size, seed=0)
+        trainer = Trainer(model, train_config, torch.device("cpu"))
+        trainer.train(source, 0, 2)  # warm-up
+        runs[length] = (trainer, source, [0.0, 2])
+    for _ in range(3):
+        for trainer, source, clock in runs.values():
+            start = time.perf_counter()
+            trainer.train(source, clock[1], clock[1] + steps)
+            clock[0] += time.perf_counter() - start
+            clock[1] += steps
+    print(f"model {model_config.architecture()}, batch {train_config.batch_size}, vocabulary {vocab}, "
+          f"{torch.get_num_threads()} torch threads")
+    first = None
+    for length, (_, _, (seconds, done)) in runs.items():
+        per_step = seconds / (done - 2) * 1000
+        first = first or per_step / length
+        print(f"  {length:4d} tokens: {per_step:7.1f} ms per step, {train_config.batch_size * (length + 1) / per_step * 1000:9,.0f}"
+              f" tokens/s, per-token cost x{per_step / length / first:.2f} of the shortest")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--length", type=int, default=64, help="tokens per sequence")
+    parser.add_argument("--lengths", type=int, nargs="+", help="only time the engine's steps at these lengths")
     parser.add_argument("--vocab", type=int, default=100)
     parser.add_argument("--steps", type=int, default=20, help="steps per bout")
     parser.add_argument("--bouts", type=int, default=5, help="bouts per method, alternating")
     args = parser.parse_args()
+    if args.lengths:
+        return by_length(args.lengths, args.vocab, args.steps)
     model_config, train_config = ModelConfig(), TrainConfig()
     torch.manual_seed(0)
     base = GPT(GPTConfig(vocab_size=args.vocab, block_size=args.length + 2, **model_config.architecture()))
