@@ -47,14 +47,16 @@ class Extrapolation:
 
     full        the plain likelihood: learns to stop at train_length for certain (the baseline)
     reduced     no stop term at the end of train_length sequences: the stop there is left to the network
-    perturbed   the stop target at the end of train_length sequences is stop_target instead of 1
+    perturbed   the stop target at the end of train_length sequences is stop_target instead of 1; by default
+                (stop_target < 0) 1 - N(train_length) / N(train_length - 1) of the training truth: the stop
+                probability that a geometric length distribution (QCD's staircase scaling) would have there
     bootstrap   reduced for `warmup` steps; then every `every` steps the model samples `samples` sequences and
                 those longer than train_length join a FIFO of `buffer`; each batch row is a FIFO sequence with
                 probability `share` (0: the share of sampled sequences that were longer, the model's own rate, so
                 the batch restores the mass the length cut removed), scored without the stop at its end
     """
     method: str = "full"
-    stop_target: float = 0.5
+    stop_target: float = -1.0
     warmup: int = 500
     every: int = 50
     samples: int = 2000
@@ -64,8 +66,8 @@ class Extrapolation:
     def validate(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if not 0 <= self.stop_target < 1:
-            raise ValueError(f"stop_target must be in [0, 1), got {self.stop_target}")
+        if not self.stop_target < 1:
+            raise ValueError(f"stop_target must be in [0, 1) (or negative: from the staircase), got {self.stop_target}")
         if self.warmup < 0 or self.every < 1 or self.samples < 1 or self.buffer < 1 or not 0 <= self.share < 1:
             raise ValueError("bootstrap needs warmup >= 0, every, samples and buffer >= 1, and share in [0, 1)")
         return self

@@ -59,6 +59,13 @@ def test_each_method_scores_the_stop_at_the_longest_training_length_its_own_way(
     assert torch.allclose(family.loss(model, (lengths, x, drop)), expected.mean(), atol=1e-5)
 
 
+def test_the_default_perturbed_target_is_the_staircase_stop_probability(tmp_path):
+    loop = made_truth(tmp_path, {"method": "perturbed"})
+    lengths, longest = loop.family.truth["train"][0], loop.family.plugin.train_length
+    expected = 1 - (lengths == longest).sum() / (lengths == longest - 1).sum()
+    assert loop.family.stop_target == pytest.approx(expected) and 0.55 < expected < 0.9  # toy: 1 - R = 0.75
+
+
 def test_bootstrap_batches_mix_in_generated_longer_events_at_the_models_rate(tmp_path):
     loop = made_truth(tmp_path, BOOTSTRAP)
     family, model, longest = loop.family, loop.model, loop.family.plugin.train_length + 1

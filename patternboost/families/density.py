@@ -117,6 +117,18 @@ class Densities:
         return encoded
 
     @functools.cached_property
+    def stop_target(self):
+        """The perturbed method's target: as given, or 1 - N(L) / N(L - 1) at L = train_length (staircase)."""
+        if self.extrapolation.stop_target >= 0:
+            return self.extrapolation.stop_target
+        counts = np.bincount(self.truth["train"][0], minlength=self.plugin.train_length + 1)
+        below, at = counts[self.plugin.train_length - 1], counts[self.plugin.train_length]
+        if not below:
+            raise UserError(f"{self.label}: no training sequence of length train_length - 1 to set the stop target "
+                            f"from (give stop_target)")
+        return float(min(max(1 - at / below, 0.0), 0.99))
+
+    @functools.cached_property
     def modelled(self):
         return self.plugin.modelled(self.fitted)
 
@@ -172,8 +184,7 @@ class Densities:
         if self.extrapolation.method == "perturbed":
             t = torch.arange(x.shape[1] + 1, device=device)[None, :]
             end = t == lengths[:, None]
-            targets = end.float().masked_fill(end & (lengths[:, None] == self.plugin.train_length),
-                                              self.extrapolation.stop_target)
+            targets = end.float().masked_fill(end & (lengths[:, None] == self.plugin.train_length), self.stop_target)
         likelihood = log_likelihood(model, x, lengths, self.plugin.min_length, self.modelled,
                                     drop or self.plugin.train_length, targets)
         return likelihood.nll(drop_max_stop=drop is not None).mean()
@@ -283,7 +294,7 @@ class Densities:
     def load_state_dict(self, state):
         self.truth, self.fitted, self.generated = state["truth"], state["fitted"], state["generated"]
         self.test_nll, self.buffer, self.buffer_rate = state["test_nll"], state["buffer"], state["buffer_rate"]
-        for name in ("training_set", "modelled"):  # derived from the truth and the fit
+        for name in ("training_set", "modelled", "stop_target"):  # derived from the truth and the fit
             self.__dict__.pop(name, None)
 
     # --- the CLI --------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ class Jets(Density):
         n_max: int = 3  # the most jets in a training event
         extrapolate: int = 2  # jets beyond n_max that the model samples and the evaluation measures
         method: str = "full"  # full | reduced | perturbed | bootstrap (patternboost.density.Extrapolation)
-        stop_target: float = 0.5  # perturbed: the stop target at the end of n_max-jet events (1 in the full loss)
+        stop_target: float = -1.0  # perturbed: the stop target of n_max-jet events (full: 1); < 0: 1 - R_(n_max - 1)
         bootstrap_warmup: int = 1000  # bootstrap: training steps (over the run) before the first sampling
         bootstrap_every: int = 50  # bootstrap: steps between samplings
         bootstrap_samples: int = 2000  # bootstrap: events per sampling
