@@ -9,6 +9,7 @@ A kill at any moment leaves `latest` naming a complete checkpoint.
 import hashlib
 import io
 import json
+import math
 import os
 import socket
 import tempfile
@@ -42,6 +43,15 @@ def write_atomic(path, data):
         os.close(dir_fd)
 
 
+def toml_value(value):
+    """A TOML literal: JSON's, but infinities and NaN spelled as TOML spells them (inf, -inf, nan)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 def to_toml(data, prefix=""):
     """Nested dict of str/int/float/bool/list -> TOML text (None values are left out)."""
     lines, tables = [], []
@@ -49,7 +59,7 @@ def to_toml(data, prefix=""):
         if isinstance(value, dict):
             tables.append((key, value))
         elif value is not None:
-            lines.append(f"{key} = {json.dumps(value)}")
+            lines.append(f"{key} = {toml_value(value)}")
     text = "\n".join(lines) + ("\n" if lines else "")
     for key, value in tables:
         name = f"{prefix}{key}"

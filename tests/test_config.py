@@ -38,3 +38,14 @@ def test_problem_settings_sit_between_defaults_and_the_user(tmp_path):
     assert resolved()["train"]["steps"] == 7 and resolved()["loop"]["initial"] == 100
     assert resolved("--config", str(config))["loop"]["initial"] == 50
     assert resolved("--set", "train.steps=3")["train"]["steps"] == 3
+
+
+def test_run_toml_keeps_infinities_and_reads_them_back(tmp_path):
+    """loop.target=inf (never stop at a target) must survive run.toml, which resume reads."""
+    import math
+
+    from patternboost.rundir import RunDir
+
+    run = RunDir.create(str(tmp_path / "run"), {"loop": {"target": math.inf, "low": -math.inf, "odd": [1.5, math.nan]}})
+    loop = RunDir.open(run.path).config()["loop"]
+    assert loop["target"] == math.inf and loop["low"] == -math.inf and math.isnan(loop["odd"][1])
