@@ -15,8 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 
 PROBLEMS = {
+    "c4_free": ["n=33", "climb=0"],
     "triangle_free": ["n=20"],
     "no_isosceles": ["n=32"],
     "hypercube_gh": ["d=6"],
@@ -34,8 +36,6 @@ def run(spec, params, extra, folder):
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         rounds = [json.loads(line) for line in f]
     with open(os.path.join(run_dir, "run.toml"), "rb") as f:
-        import tomllib
-
         count = tomllib.load(f)["sample"]["count"]
     return rounds, count, time.time() - started
 
