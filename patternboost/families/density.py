@@ -107,8 +107,10 @@ class Densities:
     def training_set(self):
         """(lengths, encoded x) of the training truth (sequences up to train_length)."""
         lengths, x = self.truth["train"]
-        encoded = _call(self.label, "encode()", self.plugin.encode, lengths, x, self.fitted)
-        return torch.from_numpy(lengths), torch.from_numpy(self.finite(encoded, "encode()", len(lengths)))
+        encoded = self.finite(_call(self.label, "encode()", self.plugin.encode, lengths, x, self.fitted), "encode()",
+                              len(lengths))
+        encoded = np.pad(encoded, ((0, 0), (0, self.plugin.train_length - encoded.shape[1]), (0, 0)))  # full width
+        return torch.from_numpy(lengths), torch.from_numpy(encoded)
 
     def finite(self, encoded, what, count):
         encoded = np.asarray(encoded, dtype=np.float32)
