@@ -42,8 +42,11 @@ def table(runs):
 
             params = tomllib.load(f)["problem"]["params"]
         record, n_max = last_record(run), params["n_max"]
-        cells = [params.get("method", "full"), f"{record['test_nll']:.3f}"]
-        for n in (n_max, n_max + 1):
+        method = params.get("method", "full")
+        if method == "perturbed" and params.get("stop_target", -1) >= 0:
+            method += f" (stop target {params['stop_target']:g})"
+        cells = [method, f"{record['test_nll']:.3f}"]
+        for n in (n_max - 1, n_max, n_max + 1):
             value, error = relative(record, n)
             truth = record.get(f"R{n}_truth")
             cells.append("-" if value is None else f"{record[f'R{n}']:.3f} vs {truth:.3f} ({value:+.0%} ± {error:.0%})")
@@ -54,8 +57,9 @@ def table(runs):
         rows.append(cells)
     n_max = params["n_max"]
     k = n_max + 1
-    print(f"| method | test NLL | R{n_max} (error) | R{k} (error) | pT j{k} W1 / χ² | η j{k} W1 / χ² | ΔR j{k} W1 / χ² |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| method | test NLL | R{n_max - 1} (trained) | R{n_max} (extrapolated) | R{k} (extrapolated) | "
+          f"pT j{k} W1 / χ² | η j{k} W1 / χ² | ΔR j{k} W1 / χ² |")
+    print("|---|---|---|---|---|---|---|---|")
     for cells in rows:
         print("| " + " | ".join(cells) + " |")
 
@@ -80,7 +84,7 @@ def rates(args):
 
     from patternboost import load_problem
     from patternboost.config import EngineConfig, apply_engine_settings
-    from patternboost.families.density import Densities
+    from patternboost.families.density import Densities, upto
     from patternboost.loop import build_model
     from patternboost.mixture import sample
     from patternboost.train import Trainer
@@ -89,7 +93,7 @@ def rates(args):
     config = EngineConfig()
     apply_engine_settings(config, plugin.settings)
     family = Densities(plugin, config, 0, "jets")
-    family.truth["train"] = plugin.truth(20000, 1)
+    family.truth["train"] = upto(plugin.truth(20000, 1), plugin.train_length)
     family.fitted = plugin.fit(*family.truth["train"])
     model = build_model(family, config, torch.device("cpu"))
     trainer = Trainer(model, config.train, torch.device("cpu"), family.loss)

@@ -35,7 +35,7 @@ class Jets(Density):
         truth: str = "pythia"  # pythia (Pythia 8 + FastJet, the jets extra) | toy (exact staircase, numpy only)
         n_max: int = 3  # the most jets in a training event
         extrapolate: int = 2  # jets beyond n_max that the model samples and the evaluation measures
-        method: str = "full"  # full | reduced | perturbed | bootstrap (patternboost.density.Extrapolation)
+        method: str = "bootstrap"  # full | reduced | perturbed | bootstrap (patternboost.density.Extrapolation)
         stop_target: float = -1.0  # perturbed: the stop target of n_max-jet events (full: 1); < 0: 1 - R_(n_max - 1)
         bootstrap_warmup: int = 1000  # bootstrap: training steps (over the run) before the first sampling
         bootstrap_every: int = 50  # bootstrap: steps between samplings
