@@ -142,7 +142,8 @@ def _call(label, what, fn, *args):
 def probe(problem, label, count=3):
     """Call every method of the contract on a few objects, before a run spends time or writes anything.
 
-    Checks return types and shapes, that encode() and decode() invert each other (same canonical key), that
+    Checks return types and shapes, that encode() and decode() invert each other (same canonical key) and that
+    an `increasing` encoding is in order, that
     malformed sequences decode and survive local search, and that verify() agrees with score()."""
     objects = _call(label, "initial()", problem.initial, count, 0)
     check_batch(label, "initial()", objects, count)
@@ -155,6 +156,8 @@ def probe(problem, label, count=3):
                         f"and dtype {keys.dtype}")
     sequences = _call(label, "encode()", problem.encode, improved)
     check_sequences(label, sequences, count, problem.vocab_size, problem.max_length)
+    if getattr(problem, "increasing", False) and any(np.any(np.diff(s) <= 0) for s in sequences):
+        raise UserError(f"{label}: increasing is True but encode() returned a sequence not in increasing order")
     decoded, valid = check_decoded(label, _call(label, "decode()", problem.decode, sequences), count, objects)
     if not valid.all():
         raise UserError(f"{label}: decode() flags the output of encode() as malformed")

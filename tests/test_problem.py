@@ -65,6 +65,9 @@ FAULTS = {
     "verify() rejects an object that local_search() returned: nope": fault(
         verify=lambda self, o: (_ for _ in ()).throw(ValueError("nope"))),
     "verify() gives 5 but score() gives 6": fault(verify=lambda self, o: 5),
+    "increasing is True but encode() returned a sequence not in increasing order": fault(
+        increasing=True, encode=lambda self, b: [np.flatnonzero(row)[::-1] for row in b],
+        decode=lambda self, s: Bits.decode(self, [np.sort(q) for q in s])),
     # A local search that keeps what it is given but does not repair it: the garbage a model can emit stays
     # invalid (here: an empty vector, which this verify() refuses), so the pool would fill with invalid objects.
     "verify() rejects what local_search() made of a malformed sequence: empty": fault(
@@ -92,6 +95,7 @@ def test_probe_runs_what_the_loop_will_run():
     # Flags given as 0/1, and fixed-length encodings as one 2-D array, are accepted.
     probe(fault(decode=lambda self, s: (Bits.decode(self, s)[0], [1] * len(s))), "ok")
     probe(fault(encode=lambda self, b: np.array([np.flatnonzero(row) for row in b])), "ok")
+    probe(fault(increasing=True), "ok")  # flatnonzero lists a set in order
 
 
 def fixed_buffer_decoder(self, sequences):
