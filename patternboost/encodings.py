@@ -179,8 +179,9 @@ class FloatEncoding(Encoding):
     def split_array(self, values):
         """(signed mantissas, exponents) of a numpy array at once: what encode() writes, for batches.
 
-        Rounds with floating-point arithmetic, so a value within about 1e-15 (relative) of a rounding boundary can
-        round the other way than encode(); the result is still a valid encoding of the value."""
+        Rounds with floating-point arithmetic; the few values whose scaled magnitude lies near a rounding tie or
+        whose mantissa is the lowest (a carry: 0.995 at 2 digits, where that arithmetic could round the other
+        way) are split exactly, one by one."""
         x = np.asarray(values, dtype=np.float64)
         if not np.isfinite(x).all():
             raise ValueError("NaN or infinite value")
@@ -198,7 +199,14 @@ class FloatEncoding(Encoding):
             raise ValueError(f"a value is too large for exponents up to {self.max_exponent}")
         under = ~nonzero | (exponent < -self.max_exponent)
         mantissa[under], exponent[under] = 0, 0
-        return np.where(x < 0, -mantissa, mantissa), exponent
+        mantissa = np.where(x < 0, -mantissa, mantissa)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = magnitude / np.power(10.0, exponent)
+        near = (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6) | (np.abs(mantissa) == low)  # a tie, or a carry
+        for i in np.flatnonzero(~under & near):
+            index = np.unravel_index(i, x.shape)
+            mantissa[index], exponent[index] = self._split(float(x[index]))
+        return mantissa, exponent
 
     def _normalised_mantissas(self):
         low, high = 10 ** (self.precision - 1), 10**self.precision

@@ -118,8 +118,10 @@ def test_task_rounds_write_a_report_and_resume_identically(tmp_path):
         assert (tmp_path / "straight" / name).stat().st_size > 0
 
     interrupted = make_loop(str(tmp_path / "interrupted"))
-    interrupted.run_rounds(lambda what, done, total: setattr(
-        interrupted.stop, "requested", interrupted.round == 2 and what.startswith("evaluate")))
+    def progress(what, done, total):
+        if interrupted.round == 2 and what.startswith("evaluate"):
+            interrupted.stop.requested = True  # as a Ctrl-C would
+    interrupted.run_rounds(progress)
     resumed = make_loop(str(tmp_path / "resumed"))
     resumed.load_state_dict(interrupted.run.load_checkpoint())
     assert (resumed.round, resumed.phase) == (2, "propose")  # a task's proposals: answers to the test prompts
