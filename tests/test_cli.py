@@ -5,6 +5,7 @@ import os
 import numpy as np
 import torch
 
+from patternboost.cli import main
 from tests.conftest import TINY, run_cli
 
 
@@ -103,59 +104,64 @@ class Shrinks(NaNScores):
 """
 
 
-def bad(*args, **kwargs):
-    code, out, err = run_cli(*args, **kwargs)
+def bad(capsys, *args):
+    """The CLI in this process (a subprocess costs seconds of imports): exit 2, one line, no traceback."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
     assert code == 2, (out, err)
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     return err
 
 
-def test_bad_input_is_one_line_and_exit_2(tmp_path):
-    assert "unknown problem 'nope'" in bad("run", "nope")
-    assert "unknown setting train.stepz" in bad("run", "c4_free", "--set", "train.stepz=3")
-    assert "unknown parameter 'm'" in bad("run", "c4_free", "--set", "m=3")
-    assert "expected int" in bad("run", "c4_free", "--set", "n=big")
-    assert "n must be between" in bad("run", "c4_free", "--set", "n=100")
-    assert "bad duration" in bad("run", "c4_free", "--time-limit", "soon")
-    assert "does not exist" in bad("resume", str(tmp_path / "missing"))
-    assert "does not exist" in bad("show", str(tmp_path / "missing"))
-    assert "cannot read config file" in bad("run", "c4_free", "--config", str(tmp_path / "none.toml"))
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    code, _, err = run_cli("run", "nope")  # the installed entry point once; the rest in this process
+    assert code == 2 and err.startswith("patternboost: error: unknown problem 'nope'") and err.count("\n") == 1
+    assert "unknown problem 'nope'" in bad(capsys, "run", "nope")
+    assert "unknown setting train.stepz" in bad(capsys, "run", "c4_free", "--set", "train.stepz=3")
+    assert "unknown parameter 'm'" in bad(capsys, "run", "c4_free", "--set", "m=3")
+    assert "expected int" in bad(capsys, "run", "c4_free", "--set", "n=big")
+    assert "n must be between" in bad(capsys, "run", "c4_free", "--set", "n=100")
+    assert "bad duration" in bad(capsys, "run", "c4_free", "--time-limit", "soon")
+    assert "does not exist" in bad(capsys, "resume", str(tmp_path / "missing"))
+    assert "does not exist" in bad(capsys, "show", str(tmp_path / "missing"))
+    assert "cannot read config file" in bad(capsys, "run", "c4_free", "--config", str(tmp_path / "none.toml"))
     broken = tmp_path / "broken.py"
     broken.write_text("import not_a_module_anywhere\n")
-    assert "failed to import" in bad("run", f"{broken}:Thing")
+    assert "failed to import" in bad(capsys, "run", f"{broken}:Thing")
     lacking = tmp_path / "lacking.py"
     lacking.write_text("import dataclasses\nclass Thing:\n    @dataclasses.dataclass\n    class Params:\n"
                        "        pass\n    def __init__(self, params):\n        pass\n")
-    assert "missing required method initial()" in bad("run", f"{lacking}:Thing")
-    assert "has no attribute 'Other'" in bad("run", f"{lacking}:Other")
+    assert "missing required method initial()" in bad(capsys, "run", f"{lacking}:Thing")
+    assert "has no attribute 'Other'" in bad(capsys, "run", f"{lacking}:Other")
     faulty = tmp_path / "faulty.py"
     faulty.write_text(FAULTY_PLUGIN)
     # Caught by the probe before anything is written (tests/test_problem.py covers every fault).
-    assert "score() returned NaN" in bad("run", f"{faulty}:NaNScores", "--run-dir", str(tmp_path / "f"))
+    assert "score() returned NaN" in bad(capsys, "run", f"{faulty}:NaNScores", "--run-dir", str(tmp_path / "f"))
     assert f"{faulty}:Shrinks: local_search() returned 2 objects, expected 3" in bad(
-        "run", f"{faulty}:Shrinks", "--run-dir", str(tmp_path / "f"))
+        capsys, "run", f"{faulty}:Shrinks", "--run-dir", str(tmp_path / "f"))
     assert not (tmp_path / "f").exists()
     if not torch.cuda.is_available():
-        assert "no CUDA device" in bad("run", "c4_free", *TINY, "--device", "cuda", "--run-dir", str(tmp_path / "c"))
+        assert "no CUDA device" in bad(capsys, "run", "c4_free", *TINY, "--device", "cuda", "--run-dir", str(tmp_path / "c"))
 
 
-def test_existing_run_dir_and_corrupt_checkpoint_lose_nothing(tmp_path):
+def test_existing_run_dir_and_corrupt_checkpoint_lose_nothing(tmp_path, capsys):
     run_dir = str(tmp_path / "r")
     assert run_cli("run", "c4_free", *TINY, "--rounds", "1", "--run-dir", run_dir)[0] == 0
     snapshot = {name: read(os.path.join(run_dir, name), "rb") for name in ("run.toml", "metrics.jsonl")}
-    assert "already exists" in bad("run", "c4_free", *TINY, "--run-dir", run_dir)
+    assert "already exists" in bad(capsys, "run", "c4_free", *TINY, "--run-dir", run_dir)
     latest = read_json(os.path.join(run_dir, "checkpoints", "latest"))["file"]
     path = os.path.join(run_dir, "checkpoints", latest)
     data = read(path, "rb")
     with open(path, "wb") as f:
         f.write(data[: len(data) // 3])
-    assert "corrupt or truncated" in bad("resume", run_dir)
+    assert "corrupt or truncated" in bad(capsys, "resume", run_dir)
     for name, content in snapshot.items():
         assert read(os.path.join(run_dir, name), "rb") == content
     assert os.path.getsize(path) == len(data) // 3  # left for the user to inspect, not deleted
 
 
-def test_config_file_and_flags(tmp_path):
+def test_config_file_and_flags(tmp_path, capsys):
     config = tmp_path / "c.toml"
     config.write_text('seed = 3\n[problem]\nspec = "c4_free"\n[problem.params]\nn = 9\n[train]\nsteps = 4\n')
     run_dir = str(tmp_path / "r")
@@ -165,4 +171,4 @@ def test_config_file_and_flags(tmp_path):
     text = read(os.path.join(run_dir, "run.toml"))
     assert "seed = 3" in text and "n = 10" in text and "steps = 6" in text  # --set wins over the file
     config.write_text("[trian]\nsteps = 4\n")
-    assert "unknown section(s) trian" in bad("run", "c4_free", "--config", str(config))
+    assert "unknown section(s) trian" in bad(capsys, "run", "c4_free", "--config", str(config))

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from patternboost.cli import main
 from patternboost.rundir import RunDir
 from tests.conftest import TINY, TINY_ENGINE, run_cli
 
@@ -27,8 +28,11 @@ def runs(tmp_path_factory):
     return folder
 
 
-def bad(*args):
-    code, out, err = run_cli(*args)
+def bad(capsys, *args):
+    """The CLI in this process (a subprocess costs seconds of imports): exit 2, one line, no traceback."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (out, err)
     return err
 
@@ -49,7 +53,7 @@ def test_ask_answers_a_trained_gcd_run_and_writes_nothing(runs):
     assert snapshot(runs / "gcd") == before
 
 
-def test_sample_prints_graphs_of_a_trained_run_and_writes_nothing(runs, tmp_path):
+def test_sample_prints_graphs_of_a_trained_run_and_writes_nothing(runs, tmp_path, capsys):
     before = snapshot(runs / "c4")
     code, out, err = run_cli("sample", str(runs / "c4"), "--count", "5")
     assert code == 0, err
@@ -61,21 +65,21 @@ def test_sample_prints_graphs_of_a_trained_run_and_writes_nothing(runs, tmp_path
     searched = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert len(searched) == 4 and all(s["verified"] and s["score"] == len(s["object"]["edges"]) for s in searched)
     assert snapshot(runs / "c4") == before
-    assert "already exists" in bad("sample", str(runs / "c4"), "--out", str(out_file))
+    assert "already exists" in bad(capsys, "sample", str(runs / "c4"), "--out", str(out_file))
 
 
-def test_what_ask_and_sample_cannot_do_is_one_line(runs, tmp_path):
-    assert "cannot read 'hello'" in bad("ask", str(runs / "gcd"), "hello")
-    assert "takes no input" in bad("ask", str(runs / "c4"), "12 18")
-    assert "answers inputs" in bad("sample", str(runs / "gcd"))
-    assert "--count must be at least 1" in bad("sample", str(runs / "c4"), "--count", "0")
-    assert "does not exist" in bad("ask", str(tmp_path / "missing"), "1 2")
+def test_what_ask_and_sample_cannot_do_is_one_line(runs, tmp_path, capsys):
+    assert "cannot read 'hello'" in bad(capsys, "ask", str(runs / "gcd"), "hello")
+    assert "takes no input" in bad(capsys, "ask", str(runs / "c4"), "12 18")
+    assert "answers inputs" in bad(capsys, "sample", str(runs / "gcd"))
+    assert "--count must be at least 1" in bad(capsys, "sample", str(runs / "c4"), "--count", "0")
+    assert "does not exist" in bad(capsys, "ask", str(tmp_path / "missing"), "1 2")
     code, _, err = run_cli("run", "c4_free", *TINY, "--rounds", "0", "--run-dir", str(tmp_path / "untrained"))
     assert code == 0, err
-    assert "has not trained its model yet" in bad("sample", str(tmp_path / "untrained"))
+    assert "has not trained its model yet" in bad(capsys, "sample", str(tmp_path / "untrained"))
 
 
-def test_status_passes_over_what_is_not_a_run(runs, tmp_path):
+def test_status_passes_over_what_is_not_a_run(runs, tmp_path, capsys):
     readme = runs / "README.md"
     readme.write_text("runs live here\n")
     code, out, err = run_cli("status", str(runs / "c4"), str(runs / "gcd"), str(readme))
@@ -83,7 +87,7 @@ def test_status_passes_over_what_is_not_a_run(runs, tmp_path):
     lines = out.splitlines()
     assert len(lines) == 2 and "best 11" in lines[0] and "accuracy" in lines[1]
     assert "stopped: completed round 1" in lines[0]
-    assert "does not exist" in bad("status", str(tmp_path / "missing"))
+    assert "does not exist" in bad(capsys, "status", str(tmp_path / "missing"))
 
 
 def test_status_shows_the_live_phase_of_a_running_run(tmp_path):
