@@ -55,6 +55,7 @@ class LoopConfig:
     time_limit: float = 0.0  # seconds (0 = no limit)
     target: float | None = None  # stop at this score (default: a proven optimum)
     device: str = "auto"  # auto | cpu | cuda
+    overlap: bool = False  # search round r - 1's samples in the executor's workers while round r trains
 
 
 SECTIONS = ("model", "train", "sample", "loop", "data", "executor")

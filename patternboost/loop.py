@@ -10,6 +10,7 @@ done: every random draw comes from a seed of (run seed, round, stage, chunk), an
 torch RNG and the family's state are all in the checkpoint.
 """
 import logging
+import threading
 import time
 
 import numpy as np
@@ -142,13 +143,53 @@ class Loop:
             self.train_seconds += time.time() - started
         return self.train_step >= steps
 
+    def judge_pending(self):
+        """Judge the deferred chunks of the last round in a thread, beside training: (thread, verdicts), where
+        verdicts fill in chunk order (an exception in its place). The executor's workers do the work; this thread
+        only waits on them, so training keeps the process. A stop leaves the unjudged chunks None."""
+        pending = list(self.family.pending)
+        verdicts = [None] * len(pending)
+
+        def work():
+            for i, (round_, chunk, candidates) in enumerate(pending):
+                context = Context(self.executor, self.seed, round_, chunk, self.config.executor.timeout, self.stop)
+                try:
+                    verdicts[i] = self.family.judge(candidates, context)
+                except Exception as exc:  # noqa: BLE001 - raised again in the loop's thread
+                    verdicts[i] = exc
+                if verdicts[i] is None or isinstance(verdicts[i], Exception):
+                    return
+        thread = threading.Thread(target=work, name="judge-pending", daemon=True)
+        thread.start()
+        return thread, verdicts
+
+    def absorb_pending(self, thread, verdicts, trained):
+        """Wait for the judging thread; if training ended and every chunk was judged, absorb them in order and
+        clear them. Stopped mid-training, nothing is absorbed: the rest of the round must train on the pool it
+        started with, and the resumed round judges the chunks again (seeded: the same verdicts)."""
+        thread.join()
+        for verdict in verdicts:
+            if isinstance(verdict, Exception):
+                raise verdict
+        if trained and all(v is not None for v in verdicts):
+            for verdict in verdicts:
+                self.family.absorb(verdict, self.round)
+            self.family.pending.clear()
+
     def propose_phase(self, progress):
-        """The round's chunks from self.chunk on; False when stopped (at a chunk boundary)."""
+        """The round's chunks from self.chunk on; False when stopped (at a chunk boundary). A family that
+        defers this round's chunks keeps them for the next round's training (loop.overlap)."""
         total = self.family.proposal_chunks(self.round)
+        defer = getattr(self.family, "defers", lambda round_: False)(self.round)
         while self.chunk < total:
             if self.stop():
                 return False
             candidates = self.family.propose(self.decoder, self.round, self.chunk)
+            if defer:
+                self.family.pending.append((self.round, self.chunk, candidates))
+                self.chunk += 1
+                progress(self.family.doing(self.round), self.chunk, total)
+                continue
             context = Context(self.executor, self.seed, self.round, self.chunk, self.config.executor.timeout,
                               self.stop, progress)
             verdicts = self.family.judge(candidates, context)
@@ -205,7 +246,11 @@ class Loop:
             self.round_start = time.time()
             if self.phase == "train":
                 self.write_status("train")
+                judging = self.judge_pending() if getattr(self.family, "pending", None) else None
                 trained = self.train_phase(progress)
+                if judging is not None:
+                    self.absorb_pending(*judging, trained)
+                    trained = trained and not self.family.pending  # stopped while judging: resume redoes it
                 if not trained:
                     return self.pause(f"at training step {self.train_step}")
                 self.phase = "propose"

@@ -119,3 +119,41 @@ def test_a_long_phase_logs_its_progress_and_writes_its_status(straight, tmp_path
     assert any("round 1: train (loss" in r.getMessage() and "[session" in r.getMessage() for r in caplog.records)
     status = run.run.status()
     assert status["what"] == "stopped: completed round 1" and status["round"] == 2 and status["pid"] > 0
+
+
+OVERLAP = {"loop.overlap": True, "loop.rounds": 3, "train.steps": 6}
+
+
+@pytest.fixture(scope="module")
+def overlapped(tmp_path_factory):
+    loop = make_loop(str(tmp_path_factory.mktemp("overlap") / "run"), **OVERLAP)
+    assert loop.run_rounds() == "completed round 3"
+    return loop
+
+
+def test_overlap_searches_last_rounds_samples_beside_training(overlapped):
+    """Round 1 only samples; rounds 2 and 3 search the samples of the round before, while they train."""
+    metrics = {m["round"]: m for m in overlapped.run.metrics()}
+    assert metrics[1]["searched"] == 0 and metrics[1]["mean_score"] is None
+    assert metrics[2]["searched"] == metrics[3]["searched"] == SETTINGS["sample.count"] * SETTINGS["sample.searches"]
+    assert len(overlapped.family.pending) == 1 + (SETTINGS["sample.count"] - 1) // SETTINGS["sample.batch_size"]
+
+
+def test_overlap_stopped_mid_training_resumes_identically(overlapped, tmp_path):
+    interrupted = make_loop(str(tmp_path / "interrupted"), **OVERLAP)
+
+    def progress(what, done, total):
+        if what.startswith("train") and interrupted.round == 2 and done == 3:
+            interrupted.stop.requested = True  # while round 1's samples are being searched
+    assert "in round 2 at training step 3" in interrupted.run_rounds(progress)
+    assert interrupted.family.pending and interrupted.family.pending[0][0] == 1  # not absorbed: redone on resume
+    resumed = make_loop(str(tmp_path / "resumed"), **OVERLAP)
+    resumed.load_state_dict(interrupted.run.load_checkpoint())
+    assert resumed.run_rounds() == "completed round 3"
+    assert_same(overlapped, resumed)
+
+
+def test_overlap_with_worker_processes_ends_identical(overlapped, tmp_path):
+    loop = make_loop(str(tmp_path / "workers"), **OVERLAP, **{"executor.kind": "process", "executor.workers": 2})
+    assert loop.run_rounds() == "completed round 3"
+    assert_same(overlapped, loop)

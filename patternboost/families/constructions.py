@@ -57,6 +57,7 @@ class Constructions:
         self.best_found = None  # {"score", "round", "object"}, verified
         self.increasing = config.sample.ordered and bool(getattr(problem, "increasing", False))  # see sample()
         self.tally = empty_tally()
+        self.pending = []  # loop.overlap: (round, chunk, candidates) sampled last round, searched beside training
 
     @staticmethod
     def accepts(plugin):
@@ -94,6 +95,10 @@ class Constructions:
         return sequence_batches(rows, self.config.train.batch_size, stage_seed(self.seed, round_, "train"))
 
     # --- propose, judge, absorb -----------------------------------------------------------------------------
+
+    def defers(self, round_):
+        """loop.overlap: a learned round's samples are searched during the next round's training."""
+        return self.config.loop.overlap and round_ >= 1
 
     def proposal_chunks(self, round_):
         if round_ == 0:
@@ -158,14 +163,15 @@ class Constructions:
 
     def close_round(self, round_):
         tally, self.tally = self.tally, empty_tally()
-        if not tally["searched"]:
+        if not tally["searched"] and (tally["failed"] or not self.pending):  # overlap: none yet is no failure
             first = tally["failures"][0] if tally["failures"] else "no searches ran"
             raise UserError(f"{self.label}: every local-search chunk of round {round_} failed; the first: {first}")
         rejected = self.verify_new_elites(round_)
         self.update_best()
         known = self.problem.known_best
         best = self.best_found["score"] if self.best_found else None
-        metrics = {"best_score": best, "mean_score": tally["score_sum"] / tally["searched"],
+        mean = tally["score_sum"] / tally["searched"] if tally["searched"] else None
+        metrics = {"best_score": best, "mean_score": mean,
                    "pool_mean": float(self.pool.scores.mean()), "pool_min": float(self.pool.scores.min()),
                    "pool_size": len(self.pool), "known_best": known,
                    "gap": None if known is None or best is None else known - best,
@@ -223,8 +229,8 @@ class Constructions:
     def summary(self, record):
         gap = "" if record["gap"] is None else f" (known {record['known_best']:g}, gap {record['gap']:g})"
         failed = f", {record['failed_chunks']} failed chunks" if record["failed_chunks"] else ""
-        return (f"best {record['best_score']:g}{gap}, round mean {record['mean_score']:.2f}, "
-                f"pool {record['pool_size']}{failed}")
+        mean = "-" if record["mean_score"] is None else f"{record['mean_score']:.2f}"
+        return f"best {record['best_score']:g}{gap}, round mean {mean}, pool {record['pool_size']}{failed}"
 
     def best(self):
         return self.best_found
@@ -234,12 +240,13 @@ class Constructions:
 
     def state_dict(self):
         return {"pool": self.pool.state_dict(), "temperature": self.temperature, "best": self.best_found,
-                "tally": self.tally}
+                "tally": self.tally, "pending": self.pending}
 
     def load_state_dict(self, state):
         self.pool.load_state_dict(state["pool"])
         self.temperature, self.best_found = state["temperature"], state["best"]
         self.tally = state.get("tally") or empty_tally()
+        self.pending = state.get("pending", [])
 
     def close(self):
         pass
