@@ -107,11 +107,11 @@ class InlineExecutor:
         pass
 
 
-def _init_worker(workers):
+def _init_worker(threads):
     # W workers each running parallel numba kernels would otherwise start W * cores threads.
     import numba
 
-    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, (os.cpu_count() or 1) // workers)))
+    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, threads)))
 
 
 def _exit_detail(code):
@@ -130,9 +130,11 @@ class ProcessExecutor:
     ends that chunk, so without one it would wait forever.
     """
 
-    def __init__(self, workers, timeout=0.0):
+    def __init__(self, workers, timeout=0.0, cores=None):
+        """cores: what the workers share (default all; fewer when this process trains beside them)."""
         self.workers = workers
         self.timeout = timeout
+        self.threads = max(1, (cores or os.cpu_count() or 1) // workers)  # per worker
         self._pool = None
 
     def _ensure_pool(self):
@@ -144,9 +146,9 @@ class ProcessExecutor:
             # Lyapunov candidates ran 5x slower than 1); a user's own setting is kept.
             for name in THREAD_VARIABLES:
                 if USER_THREADS[name] is None:
-                    os.environ[name] = str(max(1, (os.cpu_count() or 1) // self.workers))
+                    os.environ[name] = str(self.threads)
             self._pool = pebble.ProcessPool(max_workers=self.workers, context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(self.workers,))
+                                            initializer=_init_worker, initargs=(self.threads,))
         return self._pool
 
     def map(self, fn, chunks, seeds, timeout=None, stop=None, progress=None):
@@ -203,8 +205,9 @@ class ProcessExecutor:
             self._pool = None
 
 
-def make_executor(config: ExecutorConfig):
+def make_executor(config: ExecutorConfig, cores=None):
+    """cores: the cores worker processes share (default all)."""
     config.validate()
     if config.kind == "inline":
         return InlineExecutor()
-    return ProcessExecutor(config.workers or os.cpu_count() or 1, config.timeout)
+    return ProcessExecutor(config.workers or os.cpu_count() or 1, config.timeout, cores)
