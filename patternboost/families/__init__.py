@@ -42,6 +42,7 @@ Chunks make every phase interruptible and resumable: the loop checks for a stop 
 chunk boundaries, so a round resumes at the chunk it stopped before and ends as an uninterrupted one would.
 """
 import dataclasses
+import importlib
 import sys
 
 import numpy as np
@@ -126,30 +127,30 @@ def check_context(label, width, engine, what):
         raise UserError(f"{label}: sequences need {width} tokens ({what}) but model.context is {context}")
 
 
-def kinds():
-    """{name: family class}; a plugin may name its kind with a `family` attribute, else the first that accepts it."""
-    from patternboost.families.constructions import Constructions
-    from patternboost.families.density import Densities
-    from patternboost.families.discovery import Discoveries
-    from patternboost.families.tasks import Tasks
-
-    return {"discovery": Discoveries, "density": Densities, "tasks": Tasks, "constructions": Constructions}
+KINDS = {  # name -> module and class, imported when asked for (the density kind imports torch, which a worker
+    # loading a construction problem need not: it took seconds and pushed chunks past their timeout)
+    "discovery": ("patternboost.families.discovery", "Discoveries"),
+    "density": ("patternboost.families.density", "Densities"),
+    "tasks": ("patternboost.families.tasks", "Tasks"),
+    "constructions": ("patternboost.families.constructions", "Constructions")}
+UNNAMED = ("tasks", "constructions")  # the kinds a plugin may have without naming it, in the order tried
 
 
 def kind_of(plugin):
-    """The family kind name of a plugin (instance or class)."""
+    """The family kind name of a plugin (instance or class): its `family` attribute, else the first of UNNAMED
+    that accepts it."""
     named = getattr(plugin, "family", None)
     if named is not None:
-        if named not in kinds():
-            raise UserError(f"unknown family {named!r} (known: {', '.join(kinds())})")
+        family_class(named)  # a known kind, or one line saying which are
         return named
-    return next(name for name, cls in kinds().items() if cls.accepts(plugin))
+    return next(name for name in UNNAMED if family_class(name).accepts(plugin))
 
 
 def family_class(name):
-    if name not in kinds():
-        raise UserError(f"unknown family {name!r} (known: {', '.join(kinds())})")
-    return kinds()[name]
+    if name not in KINDS:
+        raise UserError(f"unknown family {name!r} (known: {', '.join(KINDS)})")
+    module, cls = KINDS[name]
+    return getattr(importlib.import_module(module), cls)
 
 
 def make_family(plugin, config, seed, label, device):
