@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 
 METHODS = ("full", "reduced", "perturbed", "bootstrap")
 
@@ -38,8 +39,6 @@ def table(runs):
     rows = []
     for run in runs:
         with open(os.path.join(run, "run.toml"), "rb") as f:
-            import tomllib
-
             params = tomllib.load(f)["problem"]["params"]
         record, n_max = last_record(run), params["n_max"]
         method = params.get("method", "full")

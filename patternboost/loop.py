@@ -188,15 +188,13 @@ class Loop:
             candidates = self.family.propose(self.decoder, self.round, self.chunk)
             if defer:
                 self.family.pending.append((self.round, self.chunk, candidates))
-                self.chunk += 1
-                progress(self.family.doing(self.round), self.chunk, total)
-                continue
-            context = Context(self.executor, self.seed, self.round, self.chunk, self.config.executor.timeout,
-                              self.stop, progress)
-            verdicts = self.family.judge(candidates, context)
-            if verdicts is None:
-                return False
-            self.family.absorb(verdicts, self.round)
+            else:
+                context = Context(self.executor, self.seed, self.round, self.chunk, self.config.executor.timeout,
+                                  self.stop, progress)
+                verdicts = self.family.judge(candidates, context)
+                if verdicts is None:
+                    return False
+                self.family.absorb(verdicts, self.round)
             self.chunk += 1
             progress(self.family.doing(self.round), self.chunk, total)
             if self.chunk < total and time.time() - self.last_checkpoint >= CHECKPOINT_EVERY:

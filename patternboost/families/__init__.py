@@ -80,6 +80,20 @@ class Context:
         return self.executor.map(fn, chunks, seeds, self.timeout if timed else 0.0, stop=self.stop,
                                  progress=lambda done, total: self.progress(what, done, total))
 
+    def make_whole(self, make, total, per_call, stage, what, label, *index):
+        """make(count, seed) for `total` items in calls of `per_call`, untimed, call i seeded by
+        seed_for(stage, *index, i): the values in call order, or None when stopped. What round 0 makes must be
+        whole: a failed call stops the run (one line naming `label`), which a resume repeats from this chunk."""
+        counts = [min(per_call, total - first) for first in range(0, total, per_call)]
+        seeds = [self.seed_for(stage, *index, i) for i in range(len(counts))]
+        outcomes = self.map(make, counts, seeds, what, timed=False)
+        if outcomes is None:
+            return None
+        for outcome in outcomes:
+            if not outcome.ok:
+                raise UserError(f"{label}: {what} failed ({outcome.failure}): {outcome.detail}")
+        return [outcome.value for outcome in outcomes]
+
 
 class PluginRef:
     """A plugin that worker processes can rebuild: a spec (or an importable class) and its parameters.

@@ -1,6 +1,6 @@
 """Density: a Density plugin (patternboost.density) on the loop, a continuous model extrapolating in length.
 
-Round 0 makes the truth through the executor, in calls of `truth_call` sequences (in parallel with the process
+Round 0 makes the truth through the executor, in calls of TRUTH_CALL sequences (in parallel with the process
 executor): `train_events` sequences, of which those up to train_length are the training set, and `test_events`
 held-out ones of every length. It then fits the plugin's preprocessing on the training set. The truth and the fit
 are kept in the checkpoint, so a resumed run never makes them again.
@@ -230,17 +230,10 @@ class Densities:
 
     def judge(self, candidates, ctx):
         if "truth" in candidates:
-            total = candidates["count"]
-            counts = [min(TRUTH_CALL, total - first) for first in range(0, total, TRUTH_CALL)]
-            seeds = [ctx.seed_for("data" if candidates["truth"] == "train" else "test", i) for i in range(len(counts))]
-            outcomes = ctx.map(functools.partial(truth_chunk, self.ref), counts, seeds,
-                               f"making the {candidates['truth']} truth", timed=False)
-            if outcomes is None:
-                return None
-            for outcome in outcomes:
-                if not outcome.ok:
-                    raise UserError(f"{self.label}: making the truth failed ({outcome.failure}): {outcome.detail}")
-            return {"truth": candidates["truth"], "sequences": join([o.value for o in outcomes])}
+            name = candidates["truth"]
+            values = ctx.make_whole(functools.partial(truth_chunk, self.ref), candidates["count"], TRUTH_CALL,
+                                    "data" if name == "train" else "test", f"making the {name} truth", self.label)
+            return None if values is None else {"truth": name, "sequences": join(values)}
         if "test_nll" in candidates:
             return candidates
         x = _call(self.label, "decode()", self.plugin.decode, candidates["lengths"], candidates["x"], self.fitted,

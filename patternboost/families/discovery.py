@@ -160,13 +160,13 @@ class Discoveries:
 
     def judge(self, candidates, ctx):
         if "generate" in candidates:
-            values = self.make_whole(ctx, functools.partial(generate_chunk, self.ref), candidates["generate"],
-                                     GENERATE_CALL, "data", "generating examples")
+            values = ctx.make_whole(functools.partial(generate_chunk, self.ref), candidates["generate"],
+                                    GENERATE_CALL, "data", "generating examples", self.label, ctx.chunk)
             return None if values is None else {"rows": np.concatenate(values)}
         if "test_set" in candidates:
             name = candidates["test_set"]
-            values = self.make_whole(ctx, functools.partial(test_chunk, self.ref, name), candidates["count"],
-                                     TEST_CALL, "test", f"making the test set {name!r}")
+            values = ctx.make_whole(functools.partial(test_chunk, self.ref, name), candidates["count"],
+                                    TEST_CALL, "test", f"making the test set {name!r}", self.label, ctx.chunk)
             return None if values is None else {"test_set": name, "prompts": [p for v in values for p in v]}
         pairs = [(prompt, answer) for prompt, answers in zip(candidates["prompts"], candidates["candidates"])
                  for answer in answers]
@@ -176,20 +176,6 @@ class Discoveries:
             return None
         statuses = iter(o.value if o.ok else {"raised": "error"}.get(o.failure, o.failure) for o in outcomes)
         return {**candidates, "statuses": [[next(statuses) for _ in answers] for answers in candidates["candidates"]]}
-
-    def make_whole(self, ctx, make, total, per_call, stage, what):
-        """make(count, seed) for `total` items in calls of `per_call`, untimed, through the executor: the values in
-        call order, or None when stopped. What round 0 makes must be whole: a failed call stops the run, which a
-        resume repeats from this chunk."""
-        counts = [min(per_call, total - first) for first in range(0, total, per_call)]
-        seeds = [ctx.seed_for(stage, ctx.chunk, i) for i in range(len(counts))]
-        outcomes = ctx.map(make, counts, seeds, what, timed=False)
-        if outcomes is None:
-            return None
-        for outcome in outcomes:
-            if not outcome.ok:
-                raise UserError(f"{self.label}: {what} failed ({outcome.failure}): {outcome.detail}")
-        return [outcome.value for outcome in outcomes]
 
     def absorb(self, verdicts, round_):
         if "rows" in verdicts:  # kept compact: the set lives in every checkpoint
