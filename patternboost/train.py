@@ -30,6 +30,9 @@ class Trainer:
         """loss(model, batch) -> the loss of a batch; default: batches are (inputs, targets) of a token model."""
         self.model, self.config, self.device = model, config, device
         self.loss = loss or self.token_loss
+        # Compiled for training only: sampling feeds one token at a time against a growing cache, and the
+        # checkpoint keeps the plain module's parameter names (the compiled wrapper shares its parameters).
+        self.forward_model = torch.compile(model) if config.compile else model
         self.optimizer = model.optimizer(config.lr, config.weight_decay)
         self.step = 0  # optimizer steps taken, over all rounds
 
@@ -52,7 +55,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr()
             with self.autocast():
-                loss = self.loss(self.model, batch)
+                loss = self.loss(self.forward_model, batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip:

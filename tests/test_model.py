@@ -110,3 +110,16 @@ def test_alibi_bias_and_config():
     config.model.position = "sinusoidal"
     with pytest.raises(UserError, match="alibi"):
         config.validate()
+
+
+@pytest.mark.slow  # compiling takes about a minute on 2 cores
+def test_compiled_training_gives_the_same_losses_and_a_plain_checkpoint():
+    rows = np.random.default_rng(0).integers(3, 20, (64, 12))
+    runs = {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = GPT(GPTConfig(vocab_size=20, block_size=12, n_layer=1, n_head=2, n_embd=16))
+        trainer = Trainer(model, TrainConfig(compile=compiled, warmup=0), torch.device("cpu"))
+        runs[compiled] = trainer.train(sequence_batches(rows, 16, 0), 0, 5)[0], model.state_dict()
+    assert np.allclose(runs[False][0], runs[True][0], atol=1e-5)
+    assert list(runs[False][1]) == list(runs[True][1])  # no _orig_mod. prefix: resumes with compile on or off
