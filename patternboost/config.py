@@ -40,6 +40,7 @@ class SampleConfig:
     batch_size: int = 1000
     temperature: float = 1.0
     top_k: int = 0  # 0 = no top-k cut
+    top_p: float = 1.0  # nucleus sampling: keep the likeliest tokens up to this total probability (1 = all)
     searches: int = 10  # local searches started from each sample, each with its own seed
     min_unique: float = 0.5  # raise the temperature when fewer samples are unique
     temperature_step: float = 0.1
@@ -85,6 +86,8 @@ class EngineConfig:
                 raise UserError(f"{key} must be at least 1")
         if self.sample.beam < 0:
             raise UserError("sample.beam must be 0 (greedy) or a beam width")
+        if not 0 < self.sample.top_p <= 1:
+            raise UserError(f"sample.top_p must be in (0, 1], got {self.sample.top_p}")
         if self.sample.temperature <= 0:
             raise UserError("sample.temperature must be positive")
         if self.model.context < 0:

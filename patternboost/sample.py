@@ -6,8 +6,11 @@ from patternboost.tokens import BOS, EOS, N_SPECIAL, PAD
 
 
 @torch.no_grad()
-def sample(model, count, temperature, top_k, seed, device, prompt=None, increasing=False):
+def sample(model, count, temperature, top_k, seed, device, prompt=None, increasing=False, top_p=1.0):
     """`count` rows of tokens (BOS first, up to block_size long), as a numpy array.
+
+    top_k > 0 keeps the k likeliest tokens; top_p < 1 keeps the fewest likeliest tokens whose probabilities add up
+    to top_p (nucleus sampling), both after the masks below: they cut the unlikely tail, where a model's slips are.
 
     PAD and BOS are never sampled; a row stops at EOS and is padded after it. increasing: each token must be
     above the row's previous one (an encoding that lists a set in order), so the others are masked out: every
@@ -32,6 +35,10 @@ def sample(model, count, temperature, top_k, seed, device, prompt=None, increasi
         if top_k:
             cut = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
             logits[logits < cut] = -float("inf")
+        if top_p < 1:
+            probs, order = torch.softmax(logits, dim=-1).sort(dim=-1, descending=True)
+            outside = probs.cumsum(dim=-1) - probs >= top_p  # the likeliest token always stays
+            logits.scatter_(1, order, logits.gather(1, order).masked_fill(outside, -float("inf")))
         token = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
         token[done] = PAD
         rows[:, t] = token[:, 0]
@@ -170,9 +177,9 @@ class Decoder:
     def __init__(self, model, device):
         self.model, self.device = model, device
 
-    def sample(self, count, temperature, top_k, seed, increasing=False):
-        """`count` unconditional rows (BOS first); increasing: see sample()."""
-        return sample(self.model, count, temperature, top_k, seed, self.device, increasing=increasing)
+    def sample(self, count, temperature, top_k, seed, increasing=False, top_p=1.0):
+        """`count` unconditional rows (BOS first); increasing, top_p: see sample()."""
+        return sample(self.model, count, temperature, top_k, seed, self.device, increasing=increasing, top_p=top_p)
 
     def answer(self, prompts, max_new, beam=0):
         """The answer to each prompt (model tokens before EOS) and whether it ended with EOS: greedy, batched, or

@@ -109,3 +109,18 @@ def test_increasing_sampling_gives_well_formed_sets_from_an_untrained_model():
     ended = np.array([len(s) < 28 for s in sequences])  # 28 tokens fill the block: no room for EOS
     assert ended.mean() > 0.9 and well_formed[ended].all()
     assert np.array_equal(rows, sample(model, 200, 1.0, 0, 7, "cpu", increasing=True))
+
+
+def test_nucleus_sampling_cuts_the_tail():
+    """top_p near 0 keeps only the likeliest token (what top_k = 1 does, whatever the seed); top_p = 1 changes
+    nothing; in between, fewer distinct tokens are drawn than without a cut."""
+    from patternboost.sample import sample
+    from patternboost.tokens import N_SPECIAL
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=40 + N_SPECIAL, block_size=12, n_layer=1, n_head=2, n_embd=16))
+    tiny = sample(model, 50, 1.0, 0, 1, "cpu", top_p=1e-6)
+    assert np.array_equal(tiny, sample(model, 50, 1.0, 1, 2, "cpu"))  # top_k = 1, another seed
+    assert np.array_equal(sample(model, 50, 1.0, 0, 3, "cpu", top_p=1.0), sample(model, 50, 1.0, 0, 3, "cpu"))
+    first = [len(np.unique(sample(model, 400, 1.0, 0, 4, "cpu", top_p=p)[:, 1])) for p in (0.3, 1.0)]
+    assert first[0] < first[1]

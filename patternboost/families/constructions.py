@@ -115,7 +115,7 @@ class Constructions:
         cfg, started = self.config.sample, time.time()
         count = min(cfg.batch_size, cfg.count - chunk * cfg.batch_size)
         rows = decoder.sample(count, self.temperature, cfg.top_k, stage_seed(self.seed, round_, "sample", chunk),
-                              self.increasing)
+                              self.increasing, cfg.top_p)
         objects, well_formed = self.decode_rows(rows)
         keys = np.asarray(self.problem.canonical_key(objects), dtype=np.uint64)
         return {"starts": np.repeat(objects, cfg.searches, axis=0), "raw_keys": keys,
@@ -287,7 +287,7 @@ class Constructions:
         cfg, rows = self.config.sample, []
         for chunk, first in enumerate(range(0, count, cfg.batch_size)):
             rows.append(decoder.sample(min(cfg.batch_size, count - first), temperature, cfg.top_k,
-                                       stage_seed(seed, 0, "sample", chunk), self.increasing))
+                                       stage_seed(seed, 0, "sample", chunk), self.increasing, cfg.top_p))
         objects, well_formed = self.decode_rows(np.concatenate(rows))
         if not search:
             return [{"well_formed": bool(ok), "object": self.problem.to_native(obj)}
