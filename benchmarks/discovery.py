@@ -54,7 +54,7 @@ def patternboost(problem, spec, budget, settings, seed):
     curve = [(r["elapsed_s"], r["best_score"]) for r in records]
     hits = sum(r.get("known_best_hits") or 0 for r in records)
     per_round = [{k: r.get(k) for k in ("round", "searched", "known_best_hits", "round_best", "mean_score",
-                                         "elapsed_s")} for r in records]
+                                         "train_s", "sample_s", "search_s", "elapsed_s")} for r in records]
     return curve, sum(r["searched"] for r in records), hits, per_round
 
 
