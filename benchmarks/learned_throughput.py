@@ -77,7 +77,7 @@ def main():
     increasing = cfg.ordered and bool(getattr(problem, "increasing", False))
     drawn = []
     seconds = timed(device, lambda: drawn.append(sample(model, count, cfg.temperature, cfg.top_k, 0, device,
-                                                        increasing=increasing)))
+                                                        increasing=increasing, top_p=cfg.top_p)))
     drawn_length = np.mean([len(s) for s in tokens.unpack(drawn[0])[0]])
     print(f"sampling: {count / seconds:,.0f} samples/s of {drawn_length:.1f} tokens (batch {count}, after the training "
           f"above; the pool's rows have {(rows[:, 1:] > tokens.EOS).sum(1).mean():.1f})")

@@ -1,10 +1,10 @@
 """Why are the model's samples poor seeds? Train on the best of many searches, then sample several ways.
 
 The pool: the best `--pool` of `--searches` local searches from the problem's initial objects. The model: the
-default one, trained `--steps` steps on the pool. For each (temperature, top_k) it samples 1,000 rows
-(in increasing order as the loop does, or not) and reports their mean length in tokens, the mean score after local search
-the share at or above `--high` (default: the pool's worst) and how many distinct objects at or above the pool's
-worst are not in the pool (what lets a round add elites), next to the same figures for searches from the empty graph.
+default one, trained `--steps` steps on the pool. For each of SETTINGS (temperature, top-k, nucleus, order enforced
+or not) it samples 1,000 rows and reports their mean length in tokens, the mean score after local search, the share
+at or above `--high` (default: the pool's worst) and how many distinct objects at or above the pool's worst are not
+in the pool (what lets a round add elites), next to the same figures for searches from initial().
 
     .venv/bin/python benchmarks/seed_quality.py c4_free --set climb=0 --pool 100 --steps 1000 --high 85
     .venv/bin/python benchmarks/seed_quality.py no_isosceles --set n=32 --searches 20000 --pool 2000
@@ -43,9 +43,10 @@ def main():
     searched = problem.local_search(problem.initial(args.searches, 0), 1)
     scores = problem.score(searched)
     pool = searched[np.argsort(-scores)[: args.pool]]
-    floor = problem.score(pool).min()
+    pool_scores = problem.score(pool)
+    floor = pool_scores.min()
     high = floor if args.high is None else args.high
-    print(f"pool: best {args.pool} of {args.searches:,} searches, mean {problem.score(pool).mean():.2f}")
+    print(f"pool: best {args.pool} of {args.searches:,} searches, mean {pool_scores.mean():.2f}")
     line("from initial()", 0, scores[:1000], high)
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=problem.vocab_size + tokens.N_SPECIAL, block_size=problem.max_length + 2,
