@@ -8,8 +8,8 @@ down a run:
 - "timeout": the chunk ran longer than the timeout, so its worker was killed and replaced;
 - "died":    the worker process exited under it (os._exit, a segfault, the OOM killer).
 
-The unit of work is a plain picklable call, fn(chunk, seed), so a Ray executor can be added later without changing
-callers. The executor only passes (chunk, seed) through: a result never depends on which executor ran it or on its
+The unit of work is a plain picklable call, fn(chunk, seed), so every executor runs the same calls: inline, process
+or Ray (patternboost/ray_executor.py, an optional extra). The executor only passes (chunk, seed) through: a result never depends on which executor ran it or on its
 number of workers.
 
 InlineExecutor runs in this process and cannot enforce timeouts (there is nothing to kill but ourselves);
@@ -26,16 +26,18 @@ import pebble
 
 from patternboost.errors import UserError
 
-KINDS = ("inline", "process")
+KINDS = ("inline", "process", "ray")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 USER_THREADS = {name: os.environ.get(name) for name in THREAD_VARIABLES}  # as the user started us
 
 
 @dataclasses.dataclass
 class ExecutorConfig:
-    kind: str = "inline"  # inline | process   (ray comes later)
-    workers: int = 0  # process: worker processes; 0 = one per core (os.cpu_count())
-    timeout: float = 0.0  # process: seconds one chunk may take before its worker is killed; 0 = no limit
+    kind: str = "inline"  # inline | process | ray
+    workers: int = 0  # process, ray: worker processes; 0 = one per core (ray: per CPU of the cluster)
+    timeout: float = 0.0  # process, ray: seconds one chunk may take before its worker is killed; 0 = no limit
+    address: str = ""  # ray: "" starts a local cluster; auto = the one `ray start` runs here; or HOST:PORT
+    retries: int = 2  # ray: times a chunk whose worker died is tried again on a fresh worker
 
     def validate(self):
         if self.kind not in KINDS:
@@ -44,6 +46,10 @@ class ExecutorConfig:
             raise UserError(f"executor.workers must be >= 0 (0 = one per core), got {self.workers}")
         if self.timeout < 0:
             raise UserError(f"executor.timeout must be >= 0 seconds (0 = no limit), got {self.timeout}")
+        if self.retries < 0:
+            raise UserError(f"executor.retries must be >= 0, got {self.retries}")
+        if self.address and self.kind != "ray":
+            raise UserError(f"executor.address is for executor.kind=ray, not {self.kind}")
 
 
 @dataclasses.dataclass
@@ -206,8 +212,12 @@ class ProcessExecutor:
 
 
 def make_executor(config: ExecutorConfig, cores=None):
-    """cores: the cores worker processes share (default all)."""
+    """cores: the cores worker processes (or a local Ray cluster) share (default all)."""
     config.validate()
     if config.kind == "inline":
         return InlineExecutor()
+    if config.kind == "ray":
+        from patternboost.ray_executor import RayExecutor
+
+        return RayExecutor(config.address, config.workers, config.timeout, config.retries, cores)
     return ProcessExecutor(config.workers or os.cpu_count() or 1, config.timeout, cores)

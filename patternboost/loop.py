@@ -246,7 +246,9 @@ class Loop:
         slower). Half whatever the number of workers, so that it gives the same numbers. (torch's threads
         before, the workers' cores), or (None, None): no split, and torch's threads untouched (merely setting
         them can change CPU numerics)."""
-        if not self.config.loop.overlap or self.config.executor.kind != "process" or self.device.type != "cpu":
+        executor = self.config.executor
+        local_workers = executor.kind == "process" or (executor.kind == "ray" and not executor.address)
+        if not self.config.loop.overlap or not local_workers or self.device.type != "cpu":
             return None, None
         cores, before = os.cpu_count() or 1, torch.get_num_threads()
         torch.set_num_threads(max(1, cores // 2))

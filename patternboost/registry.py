@@ -122,11 +122,17 @@ def _import(module_name, label):
         raise UserError(f"{label}: failed to import: {type(exc).__name__}: {exc}") from exc
 
 
+def plugin_file(spec):
+    """(path, class name) when a spec names a plugin file (path/to/file.py:Class), else None."""
+    where, _, attr = spec.rpartition(":")
+    return (where, attr) if where and (where.endswith(".py") or os.sep in where) else None
+
+
 def resolve(spec):
     """The problem class a spec names."""
     if ":" in spec:
         where, _, attr = spec.rpartition(":")
-        if where.endswith(".py") or os.sep in where:
+        if plugin_file(spec):
             module = _load_file(where, spec)
         else:
             module = _import(where, spec)

@@ -20,6 +20,15 @@ def work(chunk, seed):
     return chunk * 2 + seed
 
 
+def die_once(folder, seed):
+    """Kills its worker the first time it sees a folder (a crash, a lost node), then works."""
+    marker = os.path.join(folder, "died")
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(9)
+    return seed
+
+
 @pytest.fixture(scope="module")
 def process():
     """Process executors by worker count, shared by the whole module: spawning workers costs about a second."""
@@ -91,7 +100,9 @@ def test_make_executor_and_close_when_never_started():
 
 
 @pytest.mark.parametrize("config, message", [
-    (ExecutorConfig(kind="ray"), "executor.kind must be one of inline, process, got 'ray'"),
+    (ExecutorConfig(kind="dask"), "executor.kind must be one of inline, process, ray, got 'dask'"),
+    (ExecutorConfig(retries=-1), "executor.retries must be >= 0"),
+    (ExecutorConfig(kind="process", address="auto"), "executor.address is for executor.kind=ray, not process"),
     (ExecutorConfig(workers=-1), "executor.workers must be >= 0"),
     (ExecutorConfig(timeout=-0.5), "executor.timeout must be >= 0 seconds"),
 ])

@@ -42,8 +42,11 @@ Chunks make every phase interruptible and resumable: the loop checks for a stop 
 chunk boundaries, so a round resumes at the chunk it stopped before and ends as an uninterrupted one would.
 """
 import dataclasses
+import hashlib
 import importlib
+import os
 import sys
+import tempfile
 
 import numpy as np
 
@@ -98,20 +101,29 @@ class Context:
 class PluginRef:
     """A plugin that worker processes can rebuild: a spec (or an importable class) and its parameters.
 
-    Pickles as (spec, params); each process builds the plugin once. In the process that made it, the plugin
-    instance itself is used."""
+    Pickles as (spec, params), and a plugin file also as its text, so that a worker on another machine (Ray)
+    builds the very plugin this process runs: a worker loads the file at its path when that holds the same text,
+    and otherwise (another machine, or the file edited since) a copy of the text. Each process builds the plugin
+    once. In the process that made it, the plugin instance itself is used."""
 
     def __init__(self, plugin, label):
-        cls = type(plugin)
-        self.spec = cls if importable(cls) else label
+        from patternboost.registry import plugin_file  # the registry imports the family kinds
+
+        cls, file = type(plugin), isinstance(label, str) and plugin_file(label)
+        self.file = None
+        if file:
+            path = os.path.abspath(file[0])
+            with open(path) as handle:
+                self.file = (path, file[1], handle.read())
+        self.spec = label if file or not importable(cls) else cls
         self.params = dataclasses.asdict(plugin.params)
         self._plugin = plugin
 
     def __getstate__(self):
-        return {"spec": self.spec, "params": self.params}
+        return {"spec": self.spec, "params": self.params, "file": self.file}
 
     def __setstate__(self, state):
-        self.spec, self.params, self._plugin = state["spec"], state["params"], None
+        self.spec, self.params, self.file, self._plugin = state["spec"], state["params"], state["file"], None
 
     def load(self):
         if self._plugin is None:
@@ -119,9 +131,27 @@ class PluginRef:
             if key not in _LOADED:
                 from patternboost.registry import load_problem  # the registry imports the family kinds
 
-                _LOADED[key] = load_problem(self.spec, **self.params)
+                spec = self.spec if self.file is None else local_copy(*self.file)
+                _LOADED[key] = load_problem(spec, **self.params)
             self._plugin = _LOADED[key]
         return self._plugin
+
+
+def local_copy(path, name, text):
+    """The spec of a plugin file holding `text` on this machine: `path` itself when it holds that text, else a copy
+    written (atomically) under the temporary folder, named by the text's hash."""
+    if os.path.isfile(path):
+        with open(path) as handle:
+            if handle.read() == text:
+                return f"{path}:{name}"
+    folder = os.path.join(tempfile.gettempdir(), "patternboost-plugins", hashlib.sha256(text.encode()).hexdigest()[:16])
+    copy = os.path.join(folder, os.path.basename(path))
+    if not os.path.isfile(copy):
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as handle:
+            handle.write(text)
+        os.replace(handle.name, copy)
+    return f"{copy}:{name}"
 
 
 _LOADED = {}  # plugins built in this (worker) process, by spec and parameters
