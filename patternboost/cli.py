@@ -235,6 +235,11 @@ def drive(run, make):
     except BaseException:
         log.exception("stopped by an unexpected error", extra={"file_only": True})
         raise
+    from patternboost import distributed
+
+    if distributed.WORLD.size > 1:
+        distributed.broadcast(None)  # the other ranks' run is over
+        distributed.leave(loop.trainer)
     log.info("stopped: %s. Run directory: %s", reason, run.path)
     if loop.best:
         log.info("%s", loop.family.best_line())
@@ -250,11 +255,28 @@ def make_loop(problem, engine, seed, run, spec, state=None):
     return loop
 
 
+def join_world(engine, problem, seed, spec):
+    """Under torchrun: join the process group. A rank other than 0 then only trains beside rank 0 (see
+    patternboost.distributed) and its exit code is returned; rank 0 (and a plain run) gets None and runs."""
+    from patternboost import distributed
+
+    world = distributed.init(engine.loop.device)
+    if world.size > 1 and engine.train.batch_size < world.size:
+        raise UserError(f"train.batch_size ({engine.train.batch_size}) must be at least the number of "
+                        f"processes ({world.size})")
+    if world.main:
+        return None
+    return distributed.follow(make_loop(problem, engine, seed, None, spec).trainer)
+
+
 def cmd_run(args):
     data, problem = resolved_config(args)
     spec = data["problem"]["spec"]
     engine = engine_from_run(data)
     family_class(data["family"]).check(problem, engine, spec)
+    code = join_world(engine, problem, data["seed"], spec)
+    if code is not None:
+        return code
     run_dir = args.run_dir or os.path.join(
         "runs", f"{problem.name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     run = RunDir.create(run_dir, data)
@@ -280,6 +302,9 @@ def cmd_resume(args):
     engine = engine_from_run(data)
     apply_limits(engine, args)
     family_class(kind_of(problem)).check(problem, engine, spec)
+    code = join_world(engine, problem, seed, spec)
+    if code is not None:
+        return code
     state = run.load_checkpoint()
     setup_logging(run)
     recorded, now = data["problem"].get("sha256"), plugin_hash(spec)
