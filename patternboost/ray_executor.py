@@ -52,12 +52,12 @@ def connect(ray, address, cpus):
         return False
     if address and address != "auto":
         check_reachable(address)
-    options = {"include_dashboard": False, "logging_level": "WARNING", "log_to_driver": False}
+    options = {"include_dashboard": False, "log_to_driver": False}
     try:
         if address:
-            ray.init(address=address, **options)
-        else:
-            ray.init(num_cpus=cpus, **options)
+            ray.init(address=address, logging_level="WARNING", **options)
+        else:  # a private cluster for this run: Ray's advice on securing a shared one does not apply
+            ray.init(num_cpus=cpus, logging_level="ERROR", **options)
     except Exception as error:  # noqa: BLE001 - ConnectionError, a version mismatch (RuntimeError), ...
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
         raise UserError(f"cannot connect to {where}: {_describe(error)}") from None
@@ -132,7 +132,10 @@ class RayExecutor:
                     log.warning("no Ray worker has started in %.0f s: does the cluster have %s CPU free?",
                                 WAIT_WARNING, self.actor_class._default_options["num_cpus"])
                     waiting_since = math.inf
-                ready, _ = ray.wait([*running, *self.starting], num_returns=1, timeout=1.0)
+                try:
+                    ready, _ = ray.wait([*running, *self.starting], num_returns=1, timeout=1.0)
+                except Exception as error:  # noqa: BLE001 - the head node is gone: the run resumes later
+                    raise UserError(f"lost the Ray cluster: {_describe(error)}") from None
                 for ref in ready:
                     if ref in self.starting:
                         actor = self.starting.pop(ref)
@@ -150,6 +153,8 @@ class RayExecutor:
                         self.kill(actor)
                         tries[i] += 1
                         if tries[i] <= self.retries:
+                            log.warning("a Ray worker died under chunk %d (%s): trying it again on a fresh worker",
+                                        i, _first_line(error))
                             queue.appendleft(i)
                         else:
                             finish(i, Outcome(failure="died", detail=_first_line(error)))

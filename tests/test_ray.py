@@ -22,7 +22,7 @@ from tests.test_loop import assert_same, make_loop
 ray = pytest.importorskip("ray", reason="the ray extra is part of the test install; see pyproject.toml")
 pytestmark = pytest.mark.ray
 
-from patternboost.ray_executor import RayExecutor, check_reachable, import_ray
+from patternboost.ray_executor import RayExecutor, check_reachable, connect, import_ray
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +131,19 @@ def test_unreachable_address_is_one_line_in_seconds(address, message):
     with pytest.raises(UserError, match=f"^{message}$"):
         check_reachable(address)
     assert time.perf_counter() - start < 10
+
+
+def test_version_mismatch_is_one_line():
+    class Cluster:  # what ray.init raises when the cluster runs another Ray
+        def is_initialized(self):
+            return False
+
+        def init(self, **options):
+            raise RuntimeError("Version mismatch: The cluster was started with:\n    Ray: 2.59.0\n")
+
+    with pytest.raises(UserError, match=r"^cannot connect to the Ray cluster at auto: RuntimeError: Version "
+                                        r"mismatch: The cluster was started with:$"):
+        connect(Cluster(), "auto", 2)
 
 
 def test_cli_unreachable_cluster_exits_2_with_one_line(tmp_path):
