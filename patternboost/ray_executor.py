@@ -129,8 +129,8 @@ class RayExecutor:
                     i, actor = queue.popleft(), idle.pop()
                     running[actor.run.remote(fn_ref, chunks[i], seeds[i])] = (i, actor, time.time())
                 if not running and time.time() - waiting_since > WAIT_WARNING:
-                    log.warning("no Ray worker has started in %.0f s: does the cluster have %s CPU free?",
-                                WAIT_WARNING, self.actor_class._default_options["num_cpus"])
+                    log.warning("no Ray worker has started in %.0f s: the cluster has no free CPU for one, or it runs "
+                                "with another RAY_AUTH_MODE than this process (docs/scale-out.md)", WAIT_WARNING)
                     waiting_since = math.inf
                 try:
                     ready, _ = ray.wait([*running, *self.starting], num_returns=1, timeout=1.0)
