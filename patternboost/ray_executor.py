@@ -84,15 +84,14 @@ class RayExecutor:
         self.timeout, self.retries = timeout, retries
         share = min(1.0, cpus / self.workers)  # more workers than CPUs (a simulated cluster): each takes a share
         self.actor_class = ray.remote(num_cpus=share)(Worker)
-        self.threads = max(1, int(share))
         self.ready = []  # workers that have started, idle between maps
         self.starting = {}  # ready-future -> worker not yet started (the cluster may have no room for it yet)
 
     def start_worker(self):
-        actor = self.actor_class.remote(self.threads)
+        actor = self.actor_class.remote(1)  # numba threads: a worker has (at most) one CPU
         self.starting[actor.__ray_ready__.remote()] = actor
 
-    def kill(self, actor):
+    def replace(self, actor):
         self.ray.kill(actor)
         self.start_worker()
 
@@ -108,7 +107,7 @@ class RayExecutor:
         while len(self.ready) + len(self.starting) < self.workers:
             self.start_worker()
         fn_ref = ray.put(fn)  # shipped once, not with every chunk
-        queue, idle = collections.deque(range(len(chunks))), self.ready
+        queue, idle = collections.deque(range(len(chunks))), self.ready  # idle workers stay ready between maps
         running, tries, outcomes, done = {}, [0] * len(chunks), [None] * len(chunks), 0
         waiting_since = time.time()
 
@@ -122,7 +121,7 @@ class RayExecutor:
             while queue or running:
                 if stop is not None and stop():
                     for _, actor, _ in running.values():
-                        self.kill(actor)  # its chunk would otherwise hold the worker in the next map
+                        self.replace(actor)  # its chunk would otherwise hold the worker in the next map
                     running.clear()
                     return None
                 while queue and idle:
@@ -150,7 +149,7 @@ class RayExecutor:
                         finish(i, ray.get(ref))
                         idle.append(actor)
                     except ray.exceptions.RayActorError as error:  # the worker died under the chunk
-                        self.kill(actor)
+                        self.replace(actor)
                         tries[i] += 1
                         if tries[i] <= self.retries:
                             log.warning("a Ray worker died under chunk %d (%s): trying it again on a fresh worker",
@@ -165,11 +164,11 @@ class RayExecutor:
                 for ref, (i, actor, started) in list(running.items()):
                     if timeout and now - started > timeout:
                         del running[ref]
-                        self.kill(actor)
+                        self.replace(actor)
                         finish(i, Outcome(failure="timeout", detail=f"no result after {timeout:g}s"))
         except BaseException:
             for _, actor, _ in running.values():  # Ctrl-C: stop what is running
-                self.kill(actor)
+                self.replace(actor)
             raise
         return outcomes
 
