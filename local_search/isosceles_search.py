@@ -229,6 +229,12 @@ def _least_blocked_orbit(blocked, orb_in, tabu, move, orbit_cells, orbit_size, t
 
 
 @njit(cache=True, inline="always")
+def _two_equal(x, y, z):
+    """Whether a triangle with these squared side lengths is isosceles."""
+    return x == y or x == z or y == z
+
+
+@njit(cache=True, inline="always")
 def _d2(r1, c1, r2, c2):
     return (r1 - r2) * (r1 - r2) + (c1 - c2) * (c1 - c2)
 
@@ -237,7 +243,7 @@ def _d2(r1, c1, r2, c2):
 def swap_delta(rows, cols, size, blocked, a_cells, ga, b_cells, gb, n, da, db):
     """Exact change of T when orbit A (cells a_cells[:ga], in S) leaves and orbit B (b_cells[:gb],
     outside S) joins, from the counts of S in O(g^2 |S|). Orbits contain no triangle on their own.
-    da, db: (g, n*n) scratch for squared distances to the points of S.
+    da, db: scratch (4,) for the squared distances of A's and B's cells to a point Q of S.
 
     Loss = sum_a e[a] - #{pairs in A, Q in S \\ A in a triangle} (e = triangles through a).
     Gain = sum_b blocked[b] - #{a in A, Q in S \\ A: {b, a, Q}} - #{pairs in A: {b, a, a'}}
@@ -265,38 +271,30 @@ def swap_delta(rows, cols, size, blocked, a_cells, ga, b_cells, gb, n, da, db):
         if in_a:
             continue
         for j in range(ga):
-            da[j, 0] = _d2(ar[j], ac[j], qr, qc)
+            da[j] = _d2(ar[j], ac[j], qr, qc)
         for j in range(gb):
-            db[j, 0] = _d2(br[j], bc[j], qr, qc)
+            db[j] = _d2(br[j], bc[j], qr, qc)
         # pairs in A with Q
         for j in range(ga):
             for k in range(j):
-                dak = _d2(ar[j], ac[j], ar[k], ac[k])
-                x, y = da[j, 0], da[k, 0]
-                if x == y or x == dak or y == dak:
+                if _two_equal(da[j], da[k], _d2(ar[j], ac[j], ar[k], ac[k])):
                     loss -= 1
         # b, a, Q
         for j in range(gb):
             for k in range(ga):
-                dba = _d2(br[j], bc[j], ar[k], ac[k])
-                x, y = db[j, 0], da[k, 0]
-                if x == y or x == dba or y == dba:
+                if _two_equal(db[j], da[k], _d2(br[j], bc[j], ar[k], ac[k])):
                     gain -= 1
         # pairs in B with Q
         for j in range(gb):
             for k in range(j):
-                dbk = _d2(br[j], bc[j], br[k], bc[k])
-                x, y = db[j, 0], db[k, 0]
-                if x == y or x == dbk or y == dbk:
+                if _two_equal(db[j], db[k], _d2(br[j], bc[j], br[k], bc[k])):
                     gain += 1
     # b with a pair of A
     for j in range(gb):
         for k in range(ga):
             for m in range(k):
-                x = _d2(br[j], bc[j], ar[k], ac[k])
-                y = _d2(br[j], bc[j], ar[m], ac[m])
-                z = _d2(ar[k], ac[k], ar[m], ac[m])
-                if x == y or x == z or y == z:
+                if _two_equal(_d2(br[j], bc[j], ar[k], ac[k]), _d2(br[j], bc[j], ar[m], ac[m]),
+                              _d2(ar[k], ac[k], ar[m], ac[m])):
                     gain -= 1
     return gain - loss
 
@@ -311,8 +309,7 @@ def anneal_run(member, blocked, rows, cols, pos, orb_in, tabu, scal, best, best_
     n_orb = orbit_cells.shape[0]
     hits = np.empty(n * n, dtype=np.int64)
     ties = np.empty(n_orb, dtype=np.int64)
-    da = np.empty((4, 1), dtype=np.int64)
-    db = np.empty((4, 1), dtype=np.int64)
+    da, db = np.empty(4, dtype=np.int64), np.empty(4, dtype=np.int64)
     for _ in range(moves):
         scal[MOVE] += 1
         if scal[TRI] == 0:

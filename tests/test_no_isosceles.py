@@ -315,7 +315,7 @@ def test_the_triangle_count_and_the_exact_swap_change_match_brute_force(symmetry
     args = (member, blocked, rows, cols, pos, orb_in, scal)
     for o in rng.choice(len(cells), size=min(len(cells) // 2, 24 // int(sizes.max())), replace=False):
         isosceles_search.add_orbit(*args, o, cells, n, tables, hits)
-    da, db = np.empty((4, 1), np.int64), np.empty((4, 1), np.int64)
+    da, db = np.empty(4, np.int64), np.empty(4, np.int64)
     for _ in range(30):
         assert scal[isosceles_search.TRI] == triangle_count(points_of(member.reshape(n, n)))
         out = rng.choice(np.flatnonzero(orb_in))
