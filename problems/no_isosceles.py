@@ -82,6 +82,8 @@ class NoIsosceles(Problem):
         # ordered row early), which beat search alone at n = 32 (README, "Where the learned half pays").
         self.settings = {"loop.initial": 20000, "train.steps": 500, "sample.top_k": 2, "sample.temperature": 0.7,
                          "sample.searches": 4}
+        if p.anneal:  # an annealing search takes seconds: a few of them, one from each of fewer samples
+            self.settings.update({"loop.initial": 8, "sample.count": 64, "sample.searches": 1})
 
     # --- search ---------------------------------------------------------------
 

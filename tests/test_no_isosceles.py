@@ -338,3 +338,9 @@ def test_annealing_finds_symmetric_valid_sets_and_the_n16_optimum():
         assert is_valid(points_of(grid))
         assert np.array_equal(grid, grid.T) and np.array_equal(grid, grid[::-1, ::-1].T)  # both diagonals
     assert problem.score(out).max() == 28  # the optimum (in 2 of the 8 searches with seeds 5, 6 and 7)
+
+
+def test_annealing_recommends_few_searches():
+    assert load_problem("no_isosceles", n=32).settings["loop.initial"] == 20000
+    slow = load_problem("no_isosceles", n=32, anneal=1000, symmetry="diag2").settings
+    assert (slow["loop.initial"], slow["sample.count"], slow["sample.searches"]) == (8, 64, 1)
