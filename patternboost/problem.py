@@ -139,7 +139,7 @@ def _call(label, what, fn, *args):
         raise UserError(f"{label}: {what} raised {type(exc).__name__}: {exc}") from exc
 
 
-def probe(problem, label, count=3):
+def probe(problem, label, count=2):
     """Call every method of the contract on a few objects, before a run spends time or writes anything.
 
     Checks return types and shapes, that encode() and decode() invert each other (same canonical key) and that

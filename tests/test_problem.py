@@ -47,16 +47,16 @@ def fault(**methods):
 
 
 FAULTS = {
-    "local_search() returned 2 objects, expected 3": fault(local_search=lambda self, b, s: b[1:]),
+    "local_search() returned 1 objects, expected 2": fault(local_search=lambda self, b, s: b[1:]),
     "local_search() returned objects of shape (6,) and dtype float64": fault(
         local_search=lambda self, b, s: b.astype(np.float64)),
     "local_search() must return a numpy array": fault(local_search=lambda self, b, s: list(b)),
     "local_search() raised ZeroDivisionError": fault(local_search=lambda self, b, s: 1 / 0),
     "score() returned NaN": fault(score=lambda self, b: np.full(len(b), np.nan)),
-    "score() must return a float array of shape (3,)": fault(score=lambda self, b: b.sum()),
+    "score() must return a float array of shape (2,)": fault(score=lambda self, b: b.sum()),
     "encode() gave token 6, outside": fault(encode=lambda self, b: [np.arange(1, 7) for _ in b]),
     "encode() gave 7 tokens, more than max_length": fault(encode=lambda self, b: [np.zeros(7, int) for _ in b]),
-    "encode() must return a list of 3 token arrays, got 1": fault(encode=lambda self, b: [np.arange(3)]),
+    "encode() must return a list of 2 token arrays, got 1": fault(encode=lambda self, b: [np.arange(3)]),
     "decode(encode(x)) is not x": fault(decode=lambda self, s: (np.zeros((len(s), 6), np.uint8),
                                                                  np.ones(len(s), bool))),
     "decode() must return a pair": fault(decode=lambda self, s: np.zeros((len(s), 6), np.uint8)),
