@@ -138,7 +138,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     faulty.write_text(FAULTY_PLUGIN)
     # Caught by the probe before anything is written (tests/test_problem.py covers every fault).
     assert "score() returned NaN" in bad(capsys, "run", f"{faulty}:NaNScores", "--run-dir", str(tmp_path / "f"))
-    assert f"{faulty}:Shrinks: local_search() returned 2 objects, expected 3" in bad(
+    assert f"{faulty}:Shrinks: local_search() returned 1 objects, expected 2" in bad(
         capsys, "run", f"{faulty}:Shrinks", "--run-dir", str(tmp_path / "f"))
     assert not (tmp_path / "f").exists()
     if not torch.cuda.is_available():
