@@ -39,7 +39,8 @@ def train(args):
         start = time.perf_counter()
         losses, _ = trainer.train(source, 2, 2 + args.steps)
         seconds = time.perf_counter() - start
-        print(json.dumps({"world_size": world.size, "device": args.device, "step_ms": round(1000 * seconds / args.steps, 1),
+        print(json.dumps({"world_size": world.size, "device": args.device,
+                          "step_ms": round(1000 * seconds / args.steps, 1),
                           "tokens_per_s": round(args.steps * args.batch * (args.length + 1) / seconds),
                           "first_loss": losses[0], "last_loss": losses[-1]}), flush=True)
         if world.size > 1:

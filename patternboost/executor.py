@@ -9,8 +9,8 @@ down a run:
 - "died":    the worker process exited under it (os._exit, a segfault, the OOM killer).
 
 The unit of work is a plain picklable call, fn(chunk, seed), so every executor runs the same calls: inline, process
-or Ray (patternboost/ray_executor.py, an optional extra). The executor only passes (chunk, seed) through: a result never depends on which executor ran it or on its
-number of workers.
+or Ray (patternboost/ray_executor.py, an optional extra). The executor only passes (chunk, seed) through: a result
+never depends on which executor ran it or on its number of workers.
 
 InlineExecutor runs in this process and cannot enforce timeouts (there is nothing to kill but ourselves);
 ProcessExecutor runs spawned worker processes through pebble, which can.
