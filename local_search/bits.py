@@ -43,7 +43,9 @@ def nth_set_bit(x, r):
 @njit(cache=True, inline="always")
 def splitmix64(state):
     """One step of splitmix64: returns (new_state, 64 random bits)."""
-    state = state + _GOLDEN
+    # A state handed back from numba to Python comes back as a Python int, typed int64 on the next call, and
+    # int64 + uint64 is a float in numba: cast, or a kernel driven step by step from Python loses its RNG.
+    state = np.uint64(state) + _GOLDEN
     z = state
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2

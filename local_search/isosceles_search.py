@@ -3,7 +3,7 @@
 Restricting the search to sets invariant under a group (both diagonals, say) shrinks it by the group's order, and
 the extremal sets found so far have such symmetries: measured on one core, annealing over the orbits of the two
 diagonal reflections finds the n = 32 optimum, 56, in seconds to a minute, where the unrestricted search of
-isosceles.py stops at 48-49 (benchmarks/isosceles_search.py). "none" gives single cells: the same kernels then
+isosceles.py stops at 48-49 (benchmarks/results/isosceles_search/). "none" gives single cells: the same kernels then
 anneal without symmetry.
 
 A set is a union of orbits. Cells fixed by a group element are left out (such a cell is equidistant from any point

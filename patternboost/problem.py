@@ -31,6 +31,8 @@ Optional (the engine has fallbacks):
 import dataclasses
 import hashlib
 import json
+import sys
+import time
 import typing
 
 import numpy as np
@@ -38,6 +40,7 @@ import numpy as np
 from patternboost.errors import UserError
 
 REQUIRED = ("initial", "local_search", "score", "encode", "decode")
+SLOW_SEARCH_S = 10.0  # a probe search slower than this is announced (the run directory does not exist yet)
 
 
 class Problem:
@@ -147,7 +150,12 @@ def probe(problem, label, count=2):
     malformed sequences decode and survive local search, and that verify() agrees with score()."""
     objects = _call(label, "initial()", problem.initial, count, 0)
     check_batch(label, "initial()", objects, count)
+    started = time.monotonic()
     improved = _call(label, "local_search()", problem.local_search, objects, 0)
+    took = time.monotonic() - started
+    if took > SLOW_SEARCH_S:  # an expensive kernel: say why nothing else happens yet
+        print(f"{label}: checking the problem before the run starts; its local search took {took:.0f} s, "
+              f"one more takes about as long", file=sys.stderr, flush=True)
     check_batch(label, "local_search()", improved, count, like=objects)
     scores = check_scores(label, _call(label, "score()", problem.score, improved), count)
     keys = np.asarray(_call(label, "canonical_key()", problem.canonical_key, improved))

@@ -114,3 +114,12 @@ def test_wl_hash_is_invariant_under_relabelling():
         assert graphs.wl_hash(adj, 3) == graphs.wl_hash(relabelled, 3)
     keys = graphs.wl_hash_batch(random_batch(15, 0.3, 200, 9), 3)
     assert len(set(keys.tolist())) > 190  # distinct random graphs almost never collide
+
+
+
+def test_the_rng_takes_a_state_typed_int64():
+    """numba hands a uint64 state back to Python as an int, typed int64 on the next call when below 2**63."""
+    from local_search.bits import randint
+
+    for state in (5, 2**62 + 12345):
+        assert randint(state, 10**9) == randint(np.uint64(state), 10**9)

@@ -54,6 +54,24 @@ def test_brute_force_maxima_are_found_by_search():
         assert problem.score(problem.local_search(problem.initial(200, 0), 0)).max() == problem.known_best
 
 
+def test_symmetric_search_keeps_caps_closed_under_negation_and_finds_the_112_cap():
+    problem = cap(4, climb=20, symmetric=True)
+    rng = np.random.default_rng(1)
+    garbage = rng.integers(0, 2, (20, problem.points), dtype=np.uint8)
+    for start in (problem.initial(20, 0), garbage):
+        for obj in problem.local_search(start, 2):
+            members = set(as_tuples(problem, obj))
+            assert (0,) * 4 not in members and not lines_through(sorted(members), 4)
+            assert members == {tuple(-a % 3 for a in x) for x in members}
+            # maximal among symmetric caps: any other pair {x, -x} completes a line
+            for x in set(itertools.product(range(3), repeat=4)) - members - {(0,) * 4}:
+                assert lines_through([*members, x, tuple(-a % 3 for a in x)], 4)
+    six = cap(6, climb=2000, kick=1, symmetric=True)
+    found = six.local_search(six.initial(16, 0), 1)
+    best = found[np.argmax(six.score(found))]
+    assert six.verify(best) == 112 == six.known_best  # the maximum (Potechin), by the plain-Python check
+
+
 def test_seeds_decide_results_on_any_thread_count():
     problem = cap(4)
     start = problem.initial(64, 0)

@@ -110,3 +110,12 @@ def probe_error(problem):
     with pytest.raises(UserError) as caught:
         probe(problem, "mine.py:Faulty")
     return str(caught.value)
+
+
+def test_a_slow_local_search_is_announced_before_the_run_starts(monkeypatch, capsys):
+    monkeypatch.setattr("patternboost.problem.SLOW_SEARCH_S", 0.0)
+    probe(Bits(), "bits.py:Bits")
+    assert "bits.py:Bits: checking the problem before the run starts" in capsys.readouterr().err
+    monkeypatch.setattr("patternboost.problem.SLOW_SEARCH_S", 60.0)
+    probe(Bits(), "bits.py:Bits")
+    assert capsys.readouterr().err == ""
