@@ -179,9 +179,12 @@ class Loop:
 
     def propose_phase(self, progress):
         """The round's chunks from self.chunk on; False when stopped (at a chunk boundary). A family that
-        defers this round's chunks keeps them for the next round's training (loop.overlap)."""
+        defers this round's chunks keeps them for the next round's training (loop.overlap). Once what the round
+        absorbed reaches the target, its other chunks are skipped: the round closes (the new elites are checked)
+        and the run stops there."""
         total = self.family.proposal_chunks(self.round)
         defer = getattr(self.family, "defers", lambda round_: False)(self.round)
+        reached = getattr(self.family, "reached", lambda target: False)
         while self.chunk < total:
             if self.stop():
                 return False
@@ -197,6 +200,10 @@ class Loop:
                 self.family.absorb(verdicts, self.round)
             self.chunk += 1
             progress(self.family.doing(self.round), self.chunk, total)
+            if self.chunk < total and self.target is not None and reached(self.target):
+                log.info("round %d: the target %g is reached; the round's %d other chunks are skipped",
+                         self.round, self.target, total - self.chunk)
+                break
             if self.chunk < total and time.time() - self.last_checkpoint >= CHECKPOINT_EVERY:
                 self.checkpoint()
         return True

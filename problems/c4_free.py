@@ -26,8 +26,11 @@ class C4Free(BitsetGraphProblem):
     class Params:
         n: int = 33
         encoding: str = "edges"  # see problems.bitset_graph.ENCODINGS
-        climb: int = 100  # iterated-greedy steps after repair + greedy fill (0 = the paper's plain search)
-        kick: int = 2  # edges deleted per iterated-greedy step
+        # Iterated-greedy steps after repair + greedy fill (0 = the paper's plain search), each deleting `kick`
+        # random edges and refilling. Measured at n = 33 (one 2-core run each): 1,000 steps of 4 edges end at 96
+        # in 17% of searches (1 ms each), 100 of 2 in none of 50,000.
+        climb: int = 1000
+        kick: int = 4
         relabel: bool = False  # encode graphs with vertices renumbered by degree
 
     name = "c4_free"

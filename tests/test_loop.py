@@ -85,6 +85,15 @@ def test_round_0_stops_between_its_chunks_and_resumes_identically(tmp_path, monk
     assert_same(straight, resumed)
 
 
+def test_a_round_ends_at_the_chunk_that_reaches_the_target(tmp_path, monkeypatch):
+    from patternboost.families import constructions
+
+    monkeypatch.setattr(constructions, "INITIAL_CHUNK", 100)  # loop.initial = 200: two chunks
+    loop = make_loop(str(tmp_path / "run"), **{"loop.target": 11})  # ex(8; C4), in the first 100 searches
+    assert loop.run_rounds() == "reached the target 11"
+    assert loop.run.metrics()[-1]["searched"] == 100 and loop.best["score"] == 11
+
+
 def version_1(state):
     """A checkpoint as patternboost 0.1 wrote it: pool, best and temperature at the top level, no version."""
     family = state["family"]

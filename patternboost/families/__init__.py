@@ -24,6 +24,8 @@ A family kind wraps a user's plugin (a Problem, a Task) and owns all state but t
     propose(decoder, round, k)    chunk k's candidates: a pure function of (seed, round, k) and the model
     judge(candidates, ctx)        -> verdicts, or None when stopped; changes no state; heavy work through ctx.map
     absorb(verdicts, round)       the one place state changes during a round
+    reached(target)               (optional) whether what this round absorbed already reaches the target: the
+                                  round's other chunks are then skipped
     close_round(round)            -> the round's metrics (JSON-ready scalars), ending the round's bookkeeping
     publish(run, record)          write what the run shows (best.json, a report) after the round's metrics line
     summary(record)               one log line for a round

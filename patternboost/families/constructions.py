@@ -157,6 +157,9 @@ class Constructions:
         tally["sample_s"] += verdicts.get("sample_s", 0.0)
         tally["search_s"] += verdicts["search_s"]
 
+    def reached(self, target):
+        return len(self.pool) > 0 and self.pool.scores.max() >= target
+
     def hits(self, scores):
         known = self.problem.known_best
         return None if known is None else int((scores >= known).sum())
