@@ -124,10 +124,10 @@ def search_one(start, seed, n, climb, kick, symmetric):
             if size == 0:
                 break
             state, i = next_random(state, size)
-            negated = negation(members[i], n)
+            point = members[i]
             size = drop_member(i, points, members, size, blocked, n)
             if symmetric:
-                j = 0
+                negated, j = negation(point, n), 0
                 while members[j] != negated:
                     j += 1
                 size = drop_member(j, points, members, size, blocked, n)
