@@ -11,14 +11,7 @@ import argparse
 import time
 
 from patternboost import load_problem
-
-
-def parse(pairs):
-    params = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        params[key] = value
-    return params
+from patternboost.config import parse_set
 
 
 def main():
@@ -28,10 +21,10 @@ def main():
     parser.add_argument("--try", dest="tries", action="append", required=True, metavar="K=V,K=V:COUNT")
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
-    fixed = parse(args.set)
+    fixed, _ = parse_set(args.set)
     for spec in args.tries:
         settings, _, count = spec.rpartition(":")
-        params = {**fixed, **parse(settings.split(","))}
+        params = {**fixed, **parse_set(settings.split(","))[0]}
         problem = load_problem(args.problem, **params)
         problem.local_search(problem.initial(4, 0), 0)  # compile outside the timing
         started = time.time()
