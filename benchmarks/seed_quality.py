@@ -4,7 +4,8 @@ The pool: the best `--pool` of `--searches` local searches from the problem's in
 default one, trained `--steps` steps on the pool. For each of SETTINGS (temperature, top-k, nucleus, order enforced
 or not) it samples 1,000 rows and reports their mean length in tokens, the mean score after local search, the share
 at or above `--high` (default: the pool's worst) and how many distinct objects at or above the pool's worst are not
-in the pool (what lets a round add elites), next to the same figures for searches from initial().
+in the pool (what lets a round add elites), next to the same figures for searches from initial() and from
+elites with k of their tokens replaced by random ones (mutation without a model: what the model has to beat).
 
     .venv/bin/python benchmarks/seed_quality.py c4_free --set climb=0 --pool 100 --steps 1000 --high 85
     .venv/bin/python benchmarks/seed_quality.py no_isosceles --set n=32 --searches 20000 --pool 2000
@@ -20,6 +21,7 @@ from patternboost.model import GPT, GPTConfig
 from patternboost.sample import sample
 from patternboost.train import Trainer, sequence_batches
 
+MUTATED_TOKENS = (1, 2, 4, 8, 16)
 # (temperature, top_k, top_p, ordered)
 SETTINGS = [(1.0, 0, 1.0, True), (0.7, 0, 1.0, True), (1.0, 5, 1.0, True), (0.7, 2, 1.0, True), (1.0, 0, 0.9, True),
             (1.0, 0, 0.5, True), (1.0, 0, 1.0, False), (0.7, 0, 1.0, False)]
@@ -28,6 +30,22 @@ SETTINGS = [(1.0, 0, 1.0, True), (0.7, 0, 1.0, True), (1.0, 5, 1.0, True), (0.7,
 def line(name, length, scores, high, new=""):
     print(f"{name:<30} tokens {length:5.1f}   after search: mean {scores.mean():.2f}  max {scores.max():g}  "
           f">= {high:g}: {(scores >= high).mean():5.1%}{new}", flush=True)
+
+
+def mutate(sequence, k, vocab_size, rng):
+    """The sequence with k of its tokens (positions drawn without replacement) replaced by uniform random ones."""
+    out = np.array(sequence, dtype=np.int64)
+    out[rng.choice(len(out), min(k, len(out)), replace=False)] = rng.integers(0, vocab_size, min(k, len(out)))
+    return out
+
+
+def report(problem, name, sequences, floor, high, known):
+    """Decode, search once from each, and print the line."""
+    objects, _ = problem.decode(sequences)
+    improved = problem.local_search(objects, 7)
+    after = problem.score(improved)
+    new = {k for k, x in zip(problem.canonical_key(improved).tolist(), after) if x >= floor and k not in known}
+    line(name, np.mean([len(s) for s in sequences]), after, high, f"  new objects >= pool min {floor:g}: {len(new)}")
 
 
 def main():
@@ -48,6 +66,12 @@ def main():
     high = floor if args.high is None else args.high
     print(f"pool: best {args.pool} of {args.searches:,} searches, mean {pool_scores.mean():.2f}")
     line("from initial()", 0, scores[:1000], high)
+    known = set(problem.canonical_key(pool).tolist())
+    encoded = problem.encode(pool)
+    rng = np.random.default_rng(0)
+    for k in MUTATED_TOKENS:
+        mutants = [mutate(encoded[i], k, problem.vocab_size, rng) for i in rng.integers(0, len(pool), 1000)]
+        report(problem, f"elites, {k} tokens at random", mutants, floor, high, known)
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=problem.vocab_size + tokens.N_SPECIAL, block_size=problem.max_length + 2,
                           **ModelConfig().architecture()))
@@ -55,16 +79,11 @@ def main():
     rows = tokens.pack(problem.encode(pool), problem.max_length)
     losses, _ = trainer.train(sequence_batches(rows, 64, 0), 0, args.steps)
     print(f"trained {args.steps} steps, loss {np.mean(losses[-50:]):.3f}")
-    known = set(problem.canonical_key(pool).tolist())
     for temperature, top_k, top_p, ordered in SETTINGS:
         sequences, _ = tokens.unpack(sample(model, 1000, temperature, top_k, 5, "cpu", increasing=ordered and
                                             bool(getattr(problem, "increasing", False)), top_p=top_p))
-        objects, _ = problem.decode(sequences)
-        improved = problem.local_search(objects, 7)
-        after = problem.score(improved)
-        new = {k for k, x in zip(problem.canonical_key(improved).tolist(), after) if x >= floor and k not in known}
-        line(f"T {temperature} top_k {top_k} top_p {top_p}{'' if ordered else ' unordered'}",
-             np.mean([len(s) for s in sequences]), after, high, f"  new objects >= pool min {floor:g}: {len(new)}")
+        report(problem, f"T {temperature} top_k {top_k} top_p {top_p}{'' if ordered else ' unordered'}",
+               sequences, floor, high, known)
 
 
 if __name__ == "__main__":

@@ -234,7 +234,7 @@ def _sample_batch(model, count, max_particles, temperature, min_length, rows, ge
     x = torch.full((count, max_particles, n_features), float("nan"), device=device)
     lengths = torch.full((count,), max_particles, dtype=torch.long, device=device)
     done = torch.zeros(count, dtype=torch.bool, device=device)
-    caches = [[] for _ in model.blocks]
+    caches = model.new_caches()
     inputs = torch.zeros(count, 1, n_features, device=device)  # position 0: the start vector
     for t in range(max_particles + 1):
         h = model(inputs, caches=caches, start=t)[0].float()  # (count, 1, n_embd)

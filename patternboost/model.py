@@ -67,6 +67,28 @@ def alibi_bias(slopes, start, T):
     return bias.masked_fill(j > i, float("-inf"))
 
 
+class KVCache:
+    """One layer's keys and values while sampling, in buffers of the model's block size: extending it writes in
+    place (concatenating a growing cache at every step took as long as the attention itself)."""
+
+    def __init__(self, capacity):
+        self.capacity, self.length, self.k, self.v = capacity, 0, None, None
+
+    def extend(self, k, v):
+        """Append (B, H, T, D) keys and values; return all of them so far (views of the buffers)."""
+        if self.k is None:
+            shape = (*k.shape[:2], self.capacity, k.shape[3])
+            self.k, self.v = k.new_empty(shape), v.new_empty(shape)
+        end = self.length + k.shape[2]
+        self.k[:, :, self.length:end], self.v[:, :, self.length:end] = k, v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+    def select(self, index):
+        """Keep the rows `index` (beam search: each new beam takes its parent's cache)."""
+        self.k, self.v = self.k[index], self.v[index]
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -82,10 +104,8 @@ class SelfAttention(nn.Module):
         if rotary is not None:
             q, k = apply_rotary(q, rotary), apply_rotary(k, rotary)
         if cache is not None:  # sampling: a prompt first, then one token per call
-            if cache:
-                assert T == 1, "after the prompt, extend the cache one token at a time"
-                k, v = torch.cat((cache[0], k), dim=2), torch.cat((cache[1], v), dim=2)
-            cache[:] = [k, v]
+            assert cache.length == 0 or T == 1, "after the prompt, extend the cache one token at a time"
+            k, v = cache.extend(k, v)
         dropout = self.dropout if self.training else 0.0
         if bias is None:  # a single new query may see every cached key; a block of queries is causal
             y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1, dropout_p=dropout)
@@ -146,7 +166,7 @@ class GPT(nn.Module):
         """idx: (B, T) tokens at positions start .. start+T-1.
 
         With targets (B, T), returns (logits, mean cross-entropy over targets != -1).
-        With caches (a list of per-layer lists), keys and values are kept for the next call.
+        With caches (new_caches()), keys and values are kept for the next call.
 
         A continuous model takes (B, T, n_features) inputs and returns (hidden states, None): its head needs the
         targets' own features (component by component), so patternboost.mixture applies it.
@@ -160,6 +180,10 @@ class GPT(nn.Module):
             return logits, None
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
+
+    def new_caches(self):
+        """Empty key/value caches, one per layer, for sampling one token at a time."""
+        return [KVCache(self.config.block_size) for _ in self.blocks]
 
     def trunk(self, x, caches=None, start=0):
         """x: (B, T, n_embd) embedded inputs at positions start .. start+T-1 -> (B, T, n_embd) hidden states

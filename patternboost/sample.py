@@ -22,7 +22,7 @@ def sample(model, count, temperature, top_k, seed, device, prompt=None, increasi
     rows = torch.full((count, length), PAD, dtype=torch.long, device=device)
     rows[:, 0] = BOS if prompt is None else prompt
     done = torch.zeros(count, dtype=torch.bool, device=device)
-    caches = [[] for _ in model.blocks]
+    caches = model.new_caches()
     token = rows[:, :1]
     ids = torch.arange(model.config.vocab_size, device=device)
     last = torch.full((count,), N_SPECIAL - 1, dtype=torch.long, device=device)  # the row's highest token so far
@@ -87,7 +87,7 @@ def greedy(model, prompts, max_new, device):
     for length, indices in _by_length(prompts).items():
         steps = min(max_new, model.config.block_size - length)
         tokens = torch.tensor(np.array([prompts[i] for i in indices]), dtype=torch.long, device=device)
-        caches, out = [[] for _ in model.blocks], []
+        caches, out = model.new_caches(), []
         done = torch.zeros(len(indices), dtype=torch.bool, device=device)
         for t in range(steps):
             token = _step_logits(model, tokens, caches, 0 if t == 0 else length + t - 1).argmax(-1, keepdim=True)
@@ -128,7 +128,7 @@ def _beam_group(model, prompts, width, max_new, device):
     (log-probabilities only fall as an answer grows)."""
     count, length = prompts.shape
     steps = min(max_new, model.config.block_size - length)
-    caches = [[] for _ in model.blocks]
+    caches = model.new_caches()
     tokens = torch.tensor(prompts, dtype=torch.long, device=device)
     slots = 1  # live beams per prompt in the current layout: 1 after the prompt, `width` after the first step
     scores = torch.zeros(count, 1, device=device)
@@ -167,7 +167,7 @@ def _beam_group(model, prompts, width, max_new, device):
             break
         index = torch.as_tensor((np.arange(count)[:, None] * slots + parents).reshape(-1), device=device)
         for cache in caches:
-            cache[:] = [cache[0][index], cache[1][index]]
+            cache.select(index)
         slots, scores, tokens, beams = width, new_scores, new_tokens, new_beams
     return [answers[:width] for answers in finished]
 

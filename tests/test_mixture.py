@@ -186,7 +186,7 @@ def test_cache_matches_full_forward(position):
     model = continuous(position, n_layer=2).eval()
     inputs = torch.cat((torch.zeros(3, 1, 4), torch.randn(3, 5, 4)), dim=1)
     full, _ = model(inputs)
-    caches = [[] for _ in model.blocks]
+    caches = model.new_caches()
     steps = [model(inputs[:, t:t + 1], caches=caches, start=t)[0] for t in range(6)]
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
     with pytest.raises(ValueError, match="log_likelihood"):

@@ -26,7 +26,7 @@ def test_shapes_and_cache_matches_full_forward(position):
     idx = torch.randint(3, 12, (4, 9))
     logits, loss = model(idx, targets=idx)
     assert logits.shape == (4, 9, 12) and loss.ndim == 0
-    caches = [[] for _ in model.blocks]
+    caches = model.new_caches()
     stepwise = [model(idx[:, t:t + 1], caches=caches, start=t)[0] for t in range(9)]
     assert torch.allclose(torch.cat(stepwise, dim=1), logits, atol=1e-5)
     with pytest.raises(ValueError, match="block_size"):
@@ -39,7 +39,7 @@ def test_cache_after_a_prompt_matches_full_forward(position):
     model = tiny(position).eval()
     idx = torch.randint(3, 12, (3, 10))
     full, _ = model(idx)
-    caches = [[] for _ in model.blocks]
+    caches = model.new_caches()
     steps = [model(idx[:, :4], caches=caches)[0]] + [model(idx[:, t:t + 1], caches=caches, start=t)[0]
                                                      for t in range(4, 10)]
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
