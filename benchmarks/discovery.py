@@ -3,11 +3,17 @@
 (1) Local search alone: batches of fresh searches from the problem's initial objects until the budget is
 spent. (2) The PatternBoost loop with the same problem, seed and budget (its time limit is checked between
 rounds, so its last round may end past the budget; only rounds finished within a checkpoint time count there).
+(3) With --only mutation, the loop with its model replaced by chance: round 0 as in the loop, then each round
+`sample.count` elites drawn from the pool with `--mutate` of their tokens replaced by random ones, searched
+`sample.searches` times each and merged into the pool (no training, no sampling): what the learned half must beat.
 One method runs after the other, never both at once. Prints the best score at 10/30/60/... s, the time to reach
 the known best, and how many searches reached it.
 
     .venv/bin/python benchmarks/discovery.py c4_free --set n=30 --set climb=100 --budget 300
     .venv/bin/python benchmarks/discovery.py triangle_free --set n=20 --budget 60 --set loop.initial=20000
+    .venv/bin/python benchmarks/discovery.py c4_free --set climb=0 --set encoding=neighbours --budget 600 \
+        --only mutation --mutate 4 --set loop.initial=200000 --set loop.pool_size=100 --set sample.count=4000 \
+        --set sample.searches=4
 """
 import argparse
 import json
@@ -19,6 +25,7 @@ import numpy as np
 from patternboost import load_problem
 from patternboost.config import EngineConfig, apply_engine_settings, parse_set
 from patternboost.loop import Loop
+from patternboost.pool import ElitePool
 from patternboost.rundir import RunDir
 
 CHECKPOINTS = (10, 30, 60, 120, 300, 600, 900, 1800)
@@ -58,6 +65,43 @@ def patternboost(problem, spec, budget, settings, seed):
     return curve, sum(r["searched"] for r in records), hits, per_round
 
 
+def mutation_loop(problem, budget, settings, seed, tokens_replaced):
+    """The loop's selection without its model: elites with random tokens replaced stand in for the samples."""
+    config = EngineConfig()
+    apply_engine_settings(config, {**getattr(problem, "settings", {}), **settings})
+    rng, pool = np.random.default_rng(seed), ElitePool(config.loop.pool_size)
+    start, curve, per_round, done, hits, round_ = time.time(), [], [], 0, 0, 0
+    known = problem.known_best if problem.known_best is not None else np.inf
+    while time.time() - start < budget:
+        if round_ == 0:
+            starts = problem.initial(config.loop.initial, seed)
+        else:
+            encoded = problem.encode(pool.objects)
+            picks = rng.integers(0, len(pool), config.sample.count)
+            starts, _ = problem.decode([mutate(encoded[i], tokens_replaced, problem.vocab_size, rng) for i in picks])
+            starts = np.repeat(starts, config.sample.searches, axis=0)
+        improved = problem.local_search(starts, seed + 1000 * round_)
+        scores = problem.score(improved)
+        pool.merge(improved, scores, problem.canonical_key(improved), round_)
+        done, hits = done + len(scores), hits + int((scores >= known).sum())
+        elapsed, best = round(time.time() - start, 2), float(pool.scores.max())
+        if not curve or best > curve[-1][1]:
+            curve.append((elapsed, best))
+        per_round.append({"round": round_, "searched": len(scores), "mean_score": float(scores.mean()),
+                          "pool_mean": float(pool.scores.mean()), "best": best, "elapsed_s": elapsed})
+        if pool.scores.max() >= known:
+            break
+        round_ += 1
+    return curve, done, hits, per_round
+
+
+def mutate(sequence, k, vocab_size, rng):
+    """The sequence with k of its tokens (positions drawn without replacement) replaced by uniform random ones."""
+    out = np.array(sequence, dtype=np.int64)
+    out[rng.choice(len(out), min(k, len(out)), replace=False)] = rng.integers(0, vocab_size, min(k, len(out)))
+    return out
+
+
 def best_at(curve, t):
     scores = [score for elapsed, score in curve if elapsed <= t]
     return max(scores) if scores else None
@@ -74,7 +118,9 @@ def main():
                         help="problem parameter (n=30) or PatternBoost engine setting (train.steps=500)")
     parser.add_argument("--budget", type=float, default=300, help="seconds per method")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("search", "patternboost"), help="run one method only")
+    parser.add_argument("--only", choices=("search", "patternboost", "mutation"),
+                        help="run one method only (mutation: only on request)")
+    parser.add_argument("--mutate", type=int, default=4, help="mutation: tokens replaced per elite")
     parser.add_argument("--json", help="append the result rows here (JSON lines)")
     args = parser.parse_args()
     params, settings = parse_set(args.set)
@@ -82,7 +128,9 @@ def main():
     problem.local_search(problem.initial(4, 0), 0)  # compile the kernels outside both budgets
     methods = {"local search alone": lambda: (*search_alone(problem, args.budget, args.seed), []),
                "PatternBoost": lambda: patternboost(problem, args.problem, args.budget, settings, args.seed)}
-    if args.only:
+    if args.only == "mutation":
+        methods = {"mutation loop": lambda: mutation_loop(problem, args.budget, settings, args.seed, args.mutate)}
+    elif args.only:
         methods = {k: v for k, v in methods.items() if (k == "PatternBoost") == (args.only == "patternboost")}
     for name, method in methods.items():
         curve, searches, hits, per_round = method()
@@ -91,7 +139,7 @@ def main():
                "best": max(score for _, score in curve), "known_best_hits": hits,
                "time_to_known_s": time_to(curve, problem.known_best),
                **{f"best@{t}s": best_at(curve, t) for t in CHECKPOINTS if t <= args.budget},
-               "settings": settings if name == "PatternBoost" else {}, "per_round": per_round, "curve": curve}
+               "settings": settings if name != "local search alone" else {}, "per_round": per_round, "curve": curve}
         print(json.dumps({k: v for k, v in row.items() if k not in ("curve", "per_round")}), flush=True)
         for record in per_round:
             print("   ", json.dumps(record), flush=True)

@@ -14,6 +14,7 @@ import argparse
 
 import numpy as np
 import torch
+from discovery import mutate
 
 from patternboost import load_problem, tokens
 from patternboost.config import ModelConfig, TrainConfig
@@ -30,13 +31,6 @@ SETTINGS = [(1.0, 0, 1.0, True), (0.7, 0, 1.0, True), (1.0, 5, 1.0, True), (0.7,
 def line(name, length, scores, high, new=""):
     print(f"{name:<30} tokens {length:5.1f}   after search: mean {scores.mean():.2f}  max {scores.max():g}  "
           f">= {high:g}: {(scores >= high).mean():5.1%}{new}", flush=True)
-
-
-def mutate(sequence, k, vocab_size, rng):
-    """The sequence with k of its tokens (positions drawn without replacement) replaced by uniform random ones."""
-    out = np.array(sequence, dtype=np.int64)
-    out[rng.choice(len(out), min(k, len(out)), replace=False)] = rng.integers(0, vocab_size, min(k, len(out)))
-    return out
 
 
 def report(problem, name, sequences, floor, high, known):
