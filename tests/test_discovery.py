@@ -26,7 +26,7 @@ HEADLINE = os.path.join(os.path.dirname(__file__), "..", "configs", "c4-headline
 def test_the_headline_config_runs_a_learned_round(tmp_path):
     """configs/c4-headline-cpu.toml, cut down: the plain search, the neighbours encoding, one learned round."""
     run_dir = str(tmp_path / "run")
-    code, out, err = run_cli("run", "--config", HEADLINE, "--rounds", "1", "--device", "cpu", "--run-dir", run_dir,
+    code, _, err = run_cli("run", "--config", HEADLINE, "--rounds", "1", "--device", "cpu", "--run-dir", run_dir,
                              "--set", "loop.initial=2000", "--set", "train.steps=5", "--set", "sample.count=40")
     assert code == 0, err
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
