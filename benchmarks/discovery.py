@@ -89,7 +89,7 @@ def mutation_loop(problem, budget, settings, seed, tokens_replaced):
             curve.append((elapsed, best))
         per_round.append({"round": round_, "searched": len(scores), "mean_score": float(scores.mean()),
                           "pool_mean": float(pool.scores.mean()), "best": best, "elapsed_s": elapsed})
-        if pool.scores.max() >= known:
+        if best >= known:
             break
         round_ += 1
     return curve, done, hits, per_round
