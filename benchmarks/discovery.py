@@ -6,6 +6,8 @@ rounds, so its last round may end past the budget; only rounds finished within a
 (3) With --only mutation, the loop with its model replaced by chance: round 0 as in the loop, then each round
 `sample.count` elites drawn from the pool with `--mutate` of their tokens replaced by random ones, searched
 `sample.searches` times each and merged into the pool (no training, no sampling): what the learned half must beat.
+With --structured the changes are those `sample.edits` makes (an ordered set stays one, separators stay), drawn
+uniformly instead of by the model: the control for learned edits.
 One method runs after the other, never both at once. Prints the best score at 10/30/60/... s, the time to reach
 the known best, and how many searches reached it.
 
@@ -22,11 +24,12 @@ import time
 
 import numpy as np
 
-from patternboost import load_problem
+from patternboost import load_problem, tokens
 from patternboost.config import EngineConfig, apply_engine_settings, parse_set
 from patternboost.loop import Loop
 from patternboost.pool import ElitePool
 from patternboost.rundir import RunDir
+from patternboost.sample import edit
 
 CHECKPOINTS = (10, 30, 60, 120, 300, 600, 900, 1800)
 
@@ -61,11 +64,22 @@ def patternboost(problem, spec, budget, settings, seed):
     curve = [(r["elapsed_s"], r["best_score"]) for r in records]
     hits = sum(r.get("known_best_hits") or 0 for r in records)
     per_round = [{k: r.get(k) for k in ("round", "searched", "known_best_hits", "round_best", "mean_score",
-                                         "train_s", "sample_s", "search_s", "elapsed_s")} for r in records]
+                                         "pool_mean", "new_elites", "train_s", "sample_s", "search_s", "elapsed_s")} for r in records]
     return curve, sum(r["searched"] for r in records), hits, per_round
 
 
-def mutation_loop(problem, budget, settings, seed, tokens_replaced):
+def mutated(problem, encoded, tokens_replaced, structured, rng):
+    """Elites with random changes: tokens replaced by uniform ones, or (structured) the changes sample.edits
+    makes, drawn uniformly instead of by a model (an ordered set stays one, separators stay)."""
+    if not structured:
+        return [mutate(e, tokens_replaced, problem.vocab_size, rng) for e in encoded]
+    separator = None if getattr(problem, "separator", None) is None else problem.separator + tokens.N_SPECIAL
+    rows = edit(problem.vocab_size + tokens.N_SPECIAL, tokens.pack(encoded, problem.max_length), tokens_replaced,
+                1.0, int(rng.integers(2**31)), "cpu", bool(getattr(problem, "increasing", False)), separator)
+    return tokens.unpack(rows)[0]
+
+
+def mutation_loop(problem, budget, settings, seed, tokens_replaced, structured=False):
     """The loop's selection without its model: elites with random tokens replaced stand in for the samples."""
     config = EngineConfig()
     apply_engine_settings(config, {**getattr(problem, "settings", {}), **settings})
@@ -78,7 +92,7 @@ def mutation_loop(problem, budget, settings, seed, tokens_replaced):
         else:
             encoded = problem.encode(pool.objects)
             picks = rng.integers(0, len(pool), config.sample.count)
-            starts, _ = problem.decode([mutate(encoded[i], tokens_replaced, problem.vocab_size, rng) for i in picks])
+            starts, _ = problem.decode(mutated(problem, [encoded[i] for i in picks], tokens_replaced, structured, rng))
             starts = np.repeat(starts, config.sample.searches, axis=0)
         improved = problem.local_search(starts, seed + 1000 * round_)
         scores = problem.score(improved)
@@ -121,6 +135,8 @@ def main():
     parser.add_argument("--only", choices=("search", "patternboost", "mutation"),
                         help="run one method only (mutation: only on request)")
     parser.add_argument("--mutate", type=int, default=4, help="mutation: tokens replaced per elite")
+    parser.add_argument("--structured", action="store_true",
+                        help="mutation: the changes sample.edits makes, drawn uniformly (no model)")
     parser.add_argument("--json", help="append the result rows here (JSON lines)")
     args = parser.parse_args()
     params, settings = parse_set(args.set)
@@ -129,7 +145,8 @@ def main():
     methods = {"local search alone": lambda: (*search_alone(problem, args.budget, args.seed), []),
                "PatternBoost": lambda: patternboost(problem, args.problem, args.budget, settings, args.seed)}
     if args.only == "mutation":
-        methods = {"mutation loop": lambda: mutation_loop(problem, args.budget, settings, args.seed, args.mutate)}
+        methods = {"mutation loop": lambda: mutation_loop(problem, args.budget, settings, args.seed, args.mutate,
+                                                                  args.structured)}
     elif args.only:
         methods = {k: v for k, v in methods.items() if (k == "PatternBoost") == (args.only == "patternboost")}
     for name, method in methods.items():
@@ -139,7 +156,8 @@ def main():
                "best": max(score for _, score in curve), "known_best_hits": hits,
                "time_to_known_s": time_to(curve, problem.known_best),
                **{f"best@{t}s": best_at(curve, t) for t in CHECKPOINTS if t <= args.budget},
-               "settings": settings if name != "local search alone" else {}, "per_round": per_round, "curve": curve}
+               "settings": settings if name != "local search alone" else {},
+               **({"mutate": args.mutate, "structured": args.structured} if name == "mutation loop" else {}), "per_round": per_round, "curve": curve}
         print(json.dumps({k: v for k, v in row.items() if k not in ("curve", "per_round")}), flush=True)
         for record in per_round:
             print("   ", json.dumps(record), flush=True)

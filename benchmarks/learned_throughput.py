@@ -75,9 +75,10 @@ def main():
 
     count, cfg = config.sample.batch_size, config.sample
     increasing = cfg.ordered and bool(getattr(problem, "increasing", False))
+    separator = None if getattr(problem, "separator", None) is None else problem.separator + tokens.N_SPECIAL
     drawn = []
     seconds = timed(device, lambda: drawn.append(sample(model, count, cfg.temperature, cfg.top_k, 0, device,
-                                                        increasing=increasing, top_p=cfg.top_p)))
+                                                        increasing=increasing, top_p=cfg.top_p, separator=separator)))
     drawn_length = np.mean([len(s) for s in tokens.unpack(drawn[0])[0]])
     print(f"sampling: {count / seconds:,.0f} samples/s of {drawn_length:.1f} tokens (batch {count}, after the training "
           f"above; the pool's rows have {(rows[:, 1:] > tokens.EOS).sum(1).mean():.1f})")

@@ -5,9 +5,12 @@ default one, trained `--steps` steps on the pool. For each of SETTINGS (temperat
 or not) it samples 1,000 rows and reports their mean length in tokens, the mean score after local search, the share
 at or above `--high` (default: the pool's worst) and how many distinct objects at or above the pool's worst are not
 in the pool (what lets a round add elites), next to the same figures for searches from initial() and from
-elites with k of their tokens replaced by random ones (mutation without a model: what the model has to beat).
+elites with k of their tokens replaced by random ones (mutation without a model: what the model has to beat), and
+from elites with k tokens changed by the model (`sample.edits`, at temperatures 1 and 2) or the same kind of
+changes drawn uniformly (the control for learning).
 
     .venv/bin/python benchmarks/seed_quality.py c4_free --set climb=0 --pool 100 --steps 1000 --high 85
+    .venv/bin/python benchmarks/seed_quality.py c4_free --set climb=0 --set encoding=neighbours --steps 300
     .venv/bin/python benchmarks/seed_quality.py no_isosceles --set n=32 --searches 20000 --pool 2000
 """
 import argparse
@@ -19,7 +22,7 @@ from discovery import mutate
 from patternboost import load_problem, tokens
 from patternboost.config import ModelConfig, TrainConfig
 from patternboost.model import GPT, GPTConfig
-from patternboost.sample import sample
+from patternboost.sample import edit, sample
 from patternboost.train import Trainer, sequence_batches
 
 MUTATED_TOKENS = (1, 2, 4, 8, 16)
@@ -73,11 +76,19 @@ def main():
     rows = tokens.pack(problem.encode(pool), problem.max_length)
     losses, _ = trainer.train(sequence_batches(rows, 64, 0), 0, args.steps)
     print(f"trained {args.steps} steps, loss {np.mean(losses[-50:]):.3f}")
+    increasing = bool(getattr(problem, "increasing", False))
+    separator = None if getattr(problem, "separator", None) is None else problem.separator + tokens.N_SPECIAL
     for temperature, top_k, top_p, ordered in SETTINGS:
         sequences, _ = tokens.unpack(sample(model, 1000, temperature, top_k, 5, "cpu", increasing=ordered and
-                                            bool(getattr(problem, "increasing", False)), top_p=top_p))
+                                            increasing, top_p=top_p, separator=separator))
         report(problem, f"T {temperature} top_k {top_k} top_p {top_p}{'' if ordered else ' unordered'}",
                sequences, floor, high, known)
+    elites = rows[np.random.default_rng(1).integers(0, len(pool), 1000)]
+    for k in MUTATED_TOKENS:
+        for who, temperature in ((model.config.vocab_size, 1.0), (model, 1.0), (model, 2.0)):
+            edited = edit(who, elites, k, temperature, 3, "cpu", increasing, separator)
+            name = "drawn uniformly" if who is not model else f"by the model, T {temperature:g}"
+            report(problem, f"elites, {k} edits {name}", tokens.unpack(edited)[0], floor, high, known)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ class SampleConfig:
     max_temperature: float = 2.0
     beam: int = 0  # tasks: answer test prompts by beam search of this width (0 = greedy, batched and faster)
     ordered: bool = True  # a problem with increasing encodings: sample only tokens above the last (always a set)
+    edits: int = 0  # constructions: 0 = sample from scratch; k = pool elites with k tokens changed by the model
 
 
 @dataclasses.dataclass
@@ -86,6 +87,8 @@ class EngineConfig:
                 raise UserError(f"{key} must be at least 1")
         if self.sample.beam < 0:
             raise UserError("sample.beam must be 0 (greedy) or a beam width")
+        if self.sample.edits < 0:
+            raise UserError("sample.edits must be 0 (sample from scratch) or a number of tokens to change")
         if not 0 < self.sample.top_p <= 1:
             raise UserError(f"sample.top_p must be in (0, 1], got {self.sample.top_p}")
         if self.sample.temperature <= 0:

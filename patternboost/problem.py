@@ -20,6 +20,8 @@ Optional (the engine has fallbacks):
                                the user's --config and --set override them
     increasing: bool           every encoding lists a set in increasing token order: sampling then masks
                                tokens not above the previous one, so no sample breaks the order
+    separator: int | None      with increasing: the encoding lists several sets, each in order and ended by
+                               this token (a graph's neighbour lists); the order starts again after it
     canonical_key(batch)       -> uint64 array; objects equal up to symmetry get equal keys (rare
                                   collisions merge distinct objects in the pool)
     verify(obj)                -> score recomputed by an independent check, or raise
@@ -56,6 +58,7 @@ class Problem:
     known_best = None
     known_optimal = False
     increasing = False
+    separator = None
     settings: typing.ClassVar[dict] = {}
 
     def __init__(self, params=None):
@@ -142,6 +145,13 @@ def _call(label, what, fn, *args):
         raise UserError(f"{label}: {what} raised {type(exc).__name__}: {exc}") from exc
 
 
+def in_order(sequence, separator=None):
+    """Whether each set of the sequence (all of it, or each part ended by `separator`) is strictly increasing."""
+    sequence = np.asarray(sequence)
+    parts = [sequence] if separator is None else np.split(sequence, np.flatnonzero(sequence == separator) + 1)
+    return all(np.all(np.diff(part[part != separator]) > 0) for part in parts)
+
+
 def probe(problem, label, count=2):
     """Call every method of the contract on a few objects, before a run spends time or writes anything.
 
@@ -164,7 +174,11 @@ def probe(problem, label, count=2):
                         f"and dtype {keys.dtype}")
     sequences = _call(label, "encode()", problem.encode, improved)
     check_sequences(label, sequences, count, problem.vocab_size, problem.max_length)
-    if getattr(problem, "increasing", False) and any(np.any(np.diff(s) <= 0) for s in sequences):
+    separator = getattr(problem, "separator", None)
+    if separator is not None and not (getattr(problem, "increasing", False) and 0 <= separator < problem.vocab_size):
+        raise UserError(f"{label}: separator must be a token (0 .. vocab_size - 1) of an increasing encoding, "
+                        f"got {separator!r}")
+    if getattr(problem, "increasing", False) and not all(in_order(s, separator) for s in sequences):
         raise UserError(f"{label}: increasing is True but encode() returned a sequence not in increasing order")
     decoded, valid = check_decoded(label, _call(label, "decode()", problem.decode, sequences), count, objects)
     if not valid.all():

@@ -6,7 +6,7 @@ from patternboost.tokens import BOS, EOS, N_SPECIAL, PAD
 
 
 @torch.no_grad()
-def sample(model, count, temperature, top_k, seed, device, prompt=None, increasing=False, top_p=1.0):
+def sample(model, count, temperature, top_k, seed, device, prompt=None, increasing=False, top_p=1.0, separator=None):
     """`count` rows of tokens (BOS first, up to block_size long), as a numpy array.
 
     top_k > 0 keeps the k likeliest tokens; top_p < 1 keeps the fewest likeliest tokens whose probabilities add up
@@ -14,7 +14,8 @@ def sample(model, count, temperature, top_k, seed, device, prompt=None, increasi
 
     PAD and BOS are never sampled; a row stops at EOS and is padded after it. increasing: each token must be
     above the row's previous one (an encoding that lists a set in order), so the others are masked out: every
-    row is then a well-formed set, whatever the model's slips.
+    row is then a well-formed set, whatever the model's slips. separator (a model token, with increasing): the
+    encoding lists several sets in order, each ended by this token, after which the order starts again.
     """
     model.eval()
     length = model.config.block_size
@@ -31,7 +32,8 @@ def sample(model, count, temperature, top_k, seed, device, prompt=None, increasi
         logits = logits[:, -1, :].float() / temperature
         logits[:, PAD] = logits[:, BOS] = -float("inf")
         if increasing:
-            logits[(ids[None, :] >= N_SPECIAL) & (ids[None, :] <= last[:, None])] = -float("inf")
+            logits[(ids[None, :] >= N_SPECIAL) & (ids[None, :] <= last[:, None]) & (ids[None, :] != separator)] = \
+                -float("inf")
         if top_k:
             cut = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
             logits[logits < cut] = -float("inf")
@@ -43,10 +45,67 @@ def sample(model, count, temperature, top_k, seed, device, prompt=None, increasi
         token[done] = PAD
         rows[:, t] = token[:, 0]
         last = torch.maximum(last, token[:, 0])
+        if separator is not None:
+            last[token[:, 0] == separator] = N_SPECIAL - 1
         done |= token[:, 0] == EOS
         if done.all():
             break
     return rows.cpu().numpy()
+
+
+@torch.no_grad()
+def edit(model, rows, edits, temperature, seed, device, increasing=False, separator=None, batch_size=256):
+    """Each row (BOS, tokens, EOS, PAD...) with `edits` of its tokens changed: the model's mutation operator.
+
+    One teacher-forced pass gives, at every position, the model's probability p of each other token there given the
+    row's prefix. Changes are drawn one after another without replacement, each with weight p ** (1 / temperature)
+    (Gumbel keys), one per position. A row's length and its special tokens stay; a row with fewer positions gets
+    fewer changes.
+    increasing: the row is a set in order, so a change takes a token the row does not hold (in effect, one element
+    replaced by another) and the row is sorted again. separator (with increasing): the row is several sets in order,
+    each ended by this token, which is never changed nor drawn; each set is kept a set and sorted.
+    model may also be a vocabulary size: then every allowed change is equally likely (chance, for comparison).
+    """
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    out = torch.as_tensor(rows, dtype=torch.long, device=device).clone()
+    for start in range(0, len(out), batch_size):
+        batch = out[start:start + batch_size]
+        if isinstance(model, int):  # the control without learning: every allowed change equally likely
+            log_p = torch.zeros(*batch[:, 1:].shape, model, device=device)
+        else:
+            model.eval()
+            logits, _ = model(batch[:, :-1])
+            log_p = torch.log_softmax(logits.float(), dim=-1) / temperature  # [:, t] predicts batch[:, t + 1]
+        current, vocab = batch[:, 1:], log_p.size(-1)
+        ids = torch.arange(vocab, device=device)
+        is_token = (current >= N_SPECIAL) & (current != separator)
+        allowed = is_token[:, :, None] & (ids >= N_SPECIAL) & (ids != separator) & (ids != current[:, :, None])
+        same_set = torch.ones_like(current, dtype=torch.bool)[:, :, None]  # (B, L, L or 1): positions of one set
+        if increasing and separator is not None:
+            set_id = torch.cumsum(current == separator, dim=1) - (current == separator).long()
+            same_set = set_id[:, :, None] == set_id[:, None, :]
+        if increasing:  # a set: no token it already holds
+            held = torch.nn.functional.one_hot(torch.where(is_token, current, 0), vocab) & is_token[:, :, None]
+            allowed &= ~((same_set.float() @ held.float()) > 0) if separator is not None else ~held.any(1, True)
+        uniform = torch.rand(log_p.shape, generator=generator, device=device).clamp_min(1e-20)
+        keys = torch.where(allowed, log_p - torch.log(-torch.log(uniform)), -float("inf"))
+        rows_here = torch.arange(len(batch), device=device)
+        for _ in range(edits):  # the likeliest key left: a draw without replacement, position by position
+            position_keys, tokens = keys.max(dim=-1)
+            best_keys, position = position_keys.max(dim=1)
+            live = torch.isfinite(best_keys)
+            token = tokens[rows_here, position]
+            batch[rows_here[live], position[live] + 1] = token[live]
+            keys[rows_here, position] = -float("inf")  # one change per position
+            if increasing:  # and per token within its set: the set stays a set
+                taken = same_set[rows_here, position]  # (B, L), or (B, 1) when the row is one set
+                keys[rows_here, :, token] = torch.where(taken, -float("inf"), keys[rows_here, :, token])
+        if increasing:  # back in order within each set; tokens fill positions 1..length, so sort them in place
+            framed = batch[:, 1:] >= N_SPECIAL
+            order_key = torch.where(is_token, batch[:, 1:], vocab) + (set_id * (vocab + 1) if separator is not None else 0)
+            order_key = torch.where(framed, order_key, torch.iinfo(torch.long).max)
+            batch[:, 1:] = torch.where(framed, batch[:, 1:].gather(1, order_key.argsort(dim=1, stable=True)), batch[:, 1:])
+    return out.cpu().numpy()
 
 
 def sample_in_batches(model, count, batch_size, temperature, top_k, seeds, device, should_stop=lambda: False,
@@ -171,15 +230,22 @@ def _beam_group(model, prompts, width, max_new, device):
         slots, scores, tokens, beams = width, new_scores, new_tokens, new_beams
     return [answers[:width] for answers in finished]
 
+
 class Decoder:
     """The one decoding entry point the families use: a model and its device, sampled, greedy or by beam."""
 
     def __init__(self, model, device):
         self.model, self.device = model, device
 
-    def sample(self, count, temperature, top_k, seed, increasing=False, top_p=1.0):
-        """`count` unconditional rows (BOS first); increasing, top_p: see sample()."""
-        return sample(self.model, count, temperature, top_k, seed, self.device, increasing=increasing, top_p=top_p)
+    def sample(self, count, temperature, top_k, seed, increasing=False, top_p=1.0, separator=None):
+        """`count` unconditional rows (BOS first); increasing, top_p, separator: see sample()."""
+        return sample(self.model, count, temperature, top_k, seed, self.device, increasing=increasing, top_p=top_p,
+                      separator=separator)
+
+    def edit(self, rows, edits, temperature, seed, increasing=False, separator=None):
+        """Rows with `edits` tokens changed by the model: see edit()."""
+        return edit(self.model, rows, edits, temperature, seed, self.device, increasing=increasing,
+                    separator=separator)
 
     def answer(self, prompts, max_new, beam=0):
         """The answer to each prompt (model tokens before EOS) and whether it ended with EOS: greedy, batched, or

@@ -37,7 +37,8 @@ class BitsetGraphProblem(Problem):
         self.pairs = np.array([(u, v) for u in range(n) for v in range(u + 1, n)], dtype=np.int64)
         self.row_starts = np.cumsum([0] + [n - 1 - u for u in range(n - 1)])  # pair index of (u, u+1)
         most_edges = self.edge_bound() + EDGE_SLACK
-        self.increasing = self.params.encoding == "edges"  # pair indices in order
+        self.increasing = self.params.encoding in ("edges", "neighbours")  # pair indices, or each row's, in order
+        self.separator = n if self.params.encoding == "neighbours" else None  # ends a vertex's row
         if self.params.encoding == "edges":
             self.vocab_size, self.max_length = len(self.pairs), most_edges
         elif self.params.encoding == "neighbours":

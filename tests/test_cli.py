@@ -123,6 +123,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert "expected int" in bad(capsys, "run", "c4_free", "--set", "n=big")
     assert "n must be between" in bad(capsys, "run", "c4_free", "--set", "n=100")
     assert "bad duration" in bad(capsys, "run", "c4_free", "--time-limit", "soon")
+    assert "sample.edits must be 0" in bad(capsys, "run", "c4_free", "--set", "sample.edits=-1")
     assert "does not exist" in bad(capsys, "resume", str(tmp_path / "missing"))
     assert "does not exist" in bad(capsys, "show", str(tmp_path / "missing"))
     assert "cannot read config file" in bad(capsys, "run", "c4_free", "--config", str(tmp_path / "none.toml"))

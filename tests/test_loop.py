@@ -169,3 +169,28 @@ def test_overlap_with_1_or_2_worker_processes_ends_identical(tmp_path):
     for loop in loops:
         assert loop.run_rounds() == "completed round 3"
     assert_same(*loops)
+
+
+def test_edits_sample_pool_elites_with_k_tokens_changed_and_resume_identically(tmp_path):
+    """sample.edits = 2: every sample is a pool elite's edge set with 2 edges replaced, and a round stopped after
+    its first chunk (the pool has changed since the round began) resumes to the same end."""
+    from patternboost import tokens
+
+    straight = make_loop(str(tmp_path / "straight"), **{"sample.edits": 2})
+    assert straight.run_rounds() == "completed round 1"
+    family = straight.family
+    samples = [set(s) for s in tokens.unpack(family.draw_rows(straight.decoder, 40, 1.0, 9))[0]]
+    elites = [set(e) for e in family.problem.encode(family.pool.objects)]
+    assert all(any(len(s) == len(e) and len(s - e) == 2 for e in elites) for s in samples)
+
+    interrupted = make_loop(str(tmp_path / "interrupted"), **{"sample.edits": 2})
+
+    def progress(what, done, total):
+        if what == "local search" and interrupted.round == 1 and done == 2:
+            interrupted.stop.requested = True
+    interrupted.run_rounds(progress)
+    resumed = make_loop(str(tmp_path / "resumed"), **{"sample.edits": 2})
+    resumed.load_state_dict(interrupted.run.load_checkpoint())
+    assert (resumed.round, resumed.chunk) == (1, 1)
+    assert resumed.run_rounds() == "completed round 1"
+    assert_same(straight, resumed)

@@ -68,6 +68,8 @@ FAULTS = {
     "increasing is True but encode() returned a sequence not in increasing order": fault(
         increasing=True, encode=lambda self, b: [np.flatnonzero(row)[::-1] for row in b],
         decode=lambda self, s: Bits.decode(self, [np.sort(q) for q in s])),
+    "separator must be a token (0 .. vocab_size - 1) of an increasing encoding, got 99": fault(
+        increasing=True, separator=99),
     # A local search that keeps what it is given but does not repair it: the garbage a model can emit stays
     # invalid (here: an empty vector, which this verify() refuses), so the pool would fill with invalid objects.
     "verify() rejects what local_search() made of a malformed sequence: empty": fault(

@@ -124,3 +124,79 @@ def test_nucleus_sampling_cuts_the_tail():
     assert np.array_equal(sample(model, 50, 1.0, 0, 3, "cpu", top_p=1.0), sample(model, 50, 1.0, 0, 3, "cpu"))
     first = [len(np.unique(sample(model, 400, 1.0, 0, 4, "cpu", top_p=p)[:, 1])) for p in (0.3, 1.0)]
     assert first[0] < first[1]
+
+
+def test_edit_changes_up_to_k_tokens_and_keeps_the_frame():
+    """Only problem tokens change, `edits` of them per row (fewer in a shorter row), into other problem tokens; the
+    length, BOS, EOS and padding stay; an increasing row stays a set in order; a seed repeats."""
+    from patternboost.sample import edit
+    from patternboost.tokens import N_SPECIAL, pack, unpack
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=40 + N_SPECIAL, block_size=14, n_layer=1, n_head=2, n_embd=16))
+    rng = np.random.default_rng(0)
+    rows = pack([np.sort(rng.choice(40, rng.integers(1, 12), replace=False)) for _ in range(300)], 12)
+    edited = edit(model, rows, 3, 1.0, 5, "cpu")
+    changed = edited != rows
+    lengths = (rows >= N_SPECIAL).sum(axis=1)
+    assert np.array_equal(changed.sum(axis=1), np.minimum(lengths, 3))
+    assert np.all(rows[changed] >= N_SPECIAL) and np.all(edited[changed] >= N_SPECIAL)
+    assert np.array_equal(edit(model, rows, 3, 1.0, 5, "cpu"), edited)
+    assert not np.array_equal(edit(model, rows, 3, 1.0, 6, "cpu"), edited)
+    ordered = edit(model, rows, 1, 1.0, 5, "cpu", increasing=True)
+    assert all(np.all(np.diff(s) > 0) for s in unpack(ordered)[0])
+    assert np.array_equal((ordered != rows).any(axis=1), lengths >= 1)
+    assert any(np.any(np.diff(s) <= 0) for s in unpack(edit(model, rows, 1, 1.0, 5, "cpu"))[0])
+
+
+def test_edit_draws_changes_in_proportion_to_the_models_probabilities():
+    """One row edited once, 6,000 times over: each (position, token) change is drawn about as often as its
+    probability under a forward pass (original tokens excluded) predicts; near temperature 0 the likeliest."""
+    from patternboost.sample import edit
+    from patternboost.tokens import N_SPECIAL
+
+    model = random_model("learned", vocab_size=3 + N_SPECIAL, block_size=6)
+    model.head.weight.data.div_(20)  # spread the probabilities: every change is drawn now and then
+    row = np.array([BOS, 3, 5, 4, EOS, PAD])
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.tensor(row[None, :-1]))[0][0].float(), dim=-1)[:, N_SPECIAL:]
+    expected = {}
+    for position in (1, 2, 3):
+        for token in range(N_SPECIAL, N_SPECIAL + 3):
+            if token != row[position]:
+                expected[position, token] = float(probs[position - 1, token - N_SPECIAL])
+    total = sum(expected.values())
+    edited = edit(model, np.tile(row, (6000, 1)), 1, 1.0, 0, "cpu")
+    where = np.argwhere(edited != row)
+    counts = {key: 0 for key in expected}
+    for r, position in where:
+        counts[int(position), int(edited[r, position])] += 1
+    assert len(where) == 6000
+    for key, p in expected.items():
+        share = p / total
+        assert abs(counts[key] / 6000 - share) < 4 * np.sqrt(share * (1 - share) / 6000) + 1e-3, key
+    cold = edit(model, row[None, :], 1, 1e-4, 0, "cpu")[0]
+    position, token = max(expected, key=expected.get)
+    assert cold[position] == token and np.sum(cold != row) == 1
+
+
+def test_a_separator_starts_the_order_again_in_sampling_and_in_edits():
+    """Rows of several sets, each ended by a separator (a graph's neighbour lists): from an untrained model every
+    sampled set is in order, and edits never move a separator and keep every set a set in order."""
+    from patternboost.problem import in_order
+    from patternboost.sample import edit, sample
+    from patternboost.tokens import N_SPECIAL, pack, unpack
+
+    torch.manual_seed(0)
+    separator = 12  # problem token
+    model = GPT(GPTConfig(vocab_size=13 + N_SPECIAL, block_size=30, n_layer=1, n_head=2, n_embd=16))
+    drawn = unpack(sample(model, 300, 1.0, 0, 7, "cpu", increasing=True, separator=separator + N_SPECIAL))[0]
+    assert all(in_order(s, separator) for s in drawn) and sum(separator in s for s in drawn) > 100
+    assert not all(in_order(s) for s in drawn)  # the order does start again
+    rng = np.random.default_rng(0)
+    sets = [[np.sort(rng.choice(12, rng.integers(1, 5), replace=False)) for _ in range(4)] for _ in range(200)]
+    rows = pack([np.concatenate([np.append(part, separator) for part in parts])[:-1] for parts in sets], 28)
+    edited = edit(model, rows, 3, 1.0, 2, "cpu", increasing=True, separator=separator + N_SPECIAL)
+    assert np.array_equal(edited == separator + N_SPECIAL, rows == separator + N_SPECIAL)
+    assert all(in_order(s, separator) for s in unpack(edited)[0])
+    assert ((edited != rows).sum(axis=1) > 0).all()

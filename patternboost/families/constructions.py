@@ -1,8 +1,9 @@
 """Constructions: a Problem plugin (patternboost.problem) on the loop.
 
 Data source: the elite pool. Round 0 is the pool filling itself: `loop.initial` objects from initial(), improved
-by local search. Every later round trains on the pool, samples the model, starts `sample.searches` local searches
-from each sample and merges the results into the pool; the temperature rises when samples repeat.
+by local search. Every later round trains on the pool, samples the model (from scratch, or with `sample.edits`
+as changes to pool elites), starts `sample.searches` local searches from each sample and merges the results into
+the pool; the temperature rises when samples repeat.
 Judge: local search, score and canonical key, in chunks through the executor. A chunk that fails (raises, hangs
 past executor.timeout, kills its worker) is logged and counted, and the run goes on without it.
 At the end of a round every new elite passes the problem's independent verify(); one it contradicts leaves the
@@ -56,6 +57,8 @@ class Constructions:
         self.temperature = config.sample.temperature
         self.best_found = None  # {"score", "round", "object"}, verified
         self.increasing = config.sample.ordered and bool(getattr(problem, "increasing", False))  # see sample()
+        separator = getattr(problem, "separator", None)
+        self.separator = None if separator is None else separator + tokens.N_SPECIAL  # as a model token
         self.tally = empty_tally()
         self.pending = []  # loop.overlap: (round, chunk, candidates) sampled last round, searched beside training
 
@@ -114,12 +117,21 @@ class Constructions:
             return {"starts": objects}
         cfg, started = self.config.sample, time.time()
         count = min(cfg.batch_size, cfg.count - chunk * cfg.batch_size)
-        rows = decoder.sample(count, self.temperature, cfg.top_k, stage_seed(self.seed, round_, "sample", chunk),
-                              self.increasing, cfg.top_p)
+        rows = self.draw_rows(decoder, count, self.temperature, stage_seed(self.seed, round_, "sample", chunk))
         objects, well_formed = self.decode_rows(rows)
         keys = np.asarray(self.problem.canonical_key(objects), dtype=np.uint64)
         return {"starts": np.repeat(objects, cfg.searches, axis=0), "raw_keys": keys,
                 "invalid": int((~well_formed).sum()), "sample_s": time.time() - started}
+
+    def draw_rows(self, decoder, count, temperature, seed):
+        """`count` model rows: sampled from scratch, or (sample.edits) pool elites drawn at random with that many
+        tokens changed by the model, a learned mutation."""
+        cfg = self.config.sample
+        if not cfg.edits:
+            return decoder.sample(count, temperature, cfg.top_k, seed, self.increasing, cfg.top_p, self.separator)
+        elites = self.pool.objects[np.random.default_rng(seed).integers(0, len(self.pool), count)]
+        rows = tokens.pack(self.problem.encode(elites), self.problem.max_length)
+        return decoder.edit(rows, cfg.edits, temperature, seed, self.increasing, self.separator)
 
     def decode_rows(self, rows):
         sequences, framed = tokens.unpack(rows)
@@ -289,8 +301,8 @@ class Constructions:
         verified."""
         cfg, rows = self.config.sample, []
         for chunk, first in enumerate(range(0, count, cfg.batch_size)):
-            rows.append(decoder.sample(min(cfg.batch_size, count - first), temperature, cfg.top_k,
-                                       stage_seed(seed, 0, "sample", chunk), self.increasing, cfg.top_p))
+            rows.append(self.draw_rows(decoder, min(cfg.batch_size, count - first), temperature,
+                                       stage_seed(seed, 0, "sample", chunk)))
         objects, well_formed = self.decode_rows(np.concatenate(rows))
         if not search:
             return [{"well_formed": bool(ok), "object": self.problem.to_native(obj)}
