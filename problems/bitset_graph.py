@@ -14,7 +14,8 @@ from local_search import graphs
 from patternboost import Problem
 
 # edges: one token per edge (pair index), in order; neighbours: for each vertex u, its
-# neighbours v > u, rows separated; adjacency: the upper-triangle bits row by row (the paper's).
+# neighbours v > u, rows separated (decode also reads a v < u there, as the edge uv); adjacency: the
+# upper-triangle bits row by row (the paper's).
 ENCODINGS = ("edges", "neighbours", "adjacency")
 EDGE_SLACK = 8  # room above the edge bound for bad samples, which local search then repairs
 
@@ -110,13 +111,14 @@ class BitsetGraphProblem(Problem):
         chosen = []
         for u, row in enumerate(rows[: self.n - 1]):
             width = self.n - 1 - u
-            if self.params.encoding == "neighbours":
-                well_formed &= bool(np.all(np.diff(row) > 0) and np.all((row > u) & (row < self.n)))
-                columns = np.unique(row[(row > u) & (row < self.n)]) - u - 1
+            if self.params.encoding == "neighbours":  # a vertex below u names the same edge as u in its row
+                well_formed &= bool(np.all(np.diff(row) > 0) and np.all((row != u) & (row < self.n)))
+                above, below = np.unique(row[(row > u) & (row < self.n)]), np.unique(row[row < u])
+                chosen.extend(self.row_starts[u] + above - u - 1)
+                chosen.extend(self.row_starts[below] + u - below - 1)
             else:
                 well_formed &= len(row) == width and bool(np.all(row < 2))
-                columns = np.flatnonzero(row[:width] == 1)
-            chosen.extend(self.row_starts[u] + columns)
+                chosen.extend(self.row_starts[u] + np.flatnonzero(row[:width] == 1))
         return np.array(chosen, dtype=np.int64), well_formed
 
     # --- reporting ------------------------------------------------------------

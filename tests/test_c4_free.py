@@ -26,6 +26,10 @@ def test_garbage_decodes_to_a_graph_and_is_flagged():
     graph, valid = neighbours.decode([np.array([3, 1, 5, 0, 5, 5, 4]), np.array([1, 5, 5, 5])])
     assert list(valid) == [False, True]
     assert graph[0, 0] == (1 << 1) | (1 << 3) and graph[0, 3] == (1 << 0) | (1 << 4)
+    # A vertex below u in u's row names the edge between them (what an edit may write); u itself is a loop.
+    graph, valid = neighbours.decode([np.array([2, 5, 0, 5, 5]), np.array([5, 1, 5, 5])])
+    assert list(valid) == [True, False]
+    assert graph[0, 0] == (1 << 1) | (1 << 2) and graph[0, 1] == 1 and not graph[1].any()
 
 
 def test_verify_is_independent_and_rejects_c4():
