@@ -10,7 +10,7 @@ from elites with k tokens changed by the model (`sample.edits`, at temperatures 
 changes drawn uniformly (the control for learning).
 
     .venv/bin/python benchmarks/seed_quality.py c4_free --set climb=0 --pool 100 --steps 1000 --high 85
-    .venv/bin/python benchmarks/seed_quality.py c4_free --set climb=0 --set encoding=neighbours --steps 300
+    .venv/bin/python benchmarks/seed_quality.py c4_free --set climb=0 --set encoding=neighbours --steps 300 --high 85
     .venv/bin/python benchmarks/seed_quality.py no_isosceles --set n=32 --searches 20000 --pool 2000
 """
 import argparse
