@@ -76,17 +76,9 @@ def edit(model, rows, edits, temperature, seed, device, increasing=False, separa
             model.eval()
             logits, _ = model(batch[:, :-1])
             log_p = torch.log_softmax(logits.float(), dim=-1) / temperature  # [:, t] predicts batch[:, t + 1]
-        current, vocab = batch[:, 1:], log_p.size(-1)
-        ids = torch.arange(vocab, device=device)
-        is_token = (current >= N_SPECIAL) & (current != separator)
-        allowed = is_token[:, :, None] & (ids >= N_SPECIAL) & (ids != separator) & (ids != current[:, :, None])
-        same_set = torch.ones_like(current, dtype=torch.bool)[:, :, None]  # (B, L, L or 1): positions of one set
-        if increasing and separator is not None:
-            set_id = torch.cumsum(current == separator, dim=1) - (current == separator).long()
-            same_set = set_id[:, :, None] == set_id[:, None, :]
-        if increasing:  # a set: no token it already holds
-            held = torch.nn.functional.one_hot(torch.where(is_token, current, 0), vocab) & is_token[:, :, None]
-            allowed &= ~((same_set.float() @ held.float()) > 0) if separator is not None else ~held.any(1, True)
+        set_id = _set_ids(batch[:, 1:], separator if increasing else None)
+        same_set = set_id[:, :, None] == set_id[:, None, :]  # (B, L, L)
+        allowed = _allowed_changes(batch[:, 1:], log_p.size(-1), same_set if increasing else None, separator)
         uniform = torch.rand(log_p.shape, generator=generator, device=device).clamp_min(1e-20)
         keys = torch.where(allowed, log_p - torch.log(-torch.log(uniform)), -float("inf"))
         rows_here = torch.arange(len(batch), device=device)
@@ -98,14 +90,42 @@ def edit(model, rows, edits, temperature, seed, device, increasing=False, separa
             batch[rows_here[live], position[live] + 1] = token[live]
             keys[rows_here, position] = -float("inf")  # one change per position
             if increasing:  # and per token within its set: the set stays a set
-                taken = same_set[rows_here, position]  # (B, L), or (B, 1) when the row is one set
+                taken = same_set[rows_here, position]
                 keys[rows_here, :, token] = torch.where(taken, -float("inf"), keys[rows_here, :, token])
-        if increasing:  # back in order within each set; tokens fill positions 1..length, so sort them in place
-            framed = batch[:, 1:] >= N_SPECIAL
-            order_key = torch.where(is_token, batch[:, 1:], vocab) + (set_id * (vocab + 1) if separator is not None else 0)
-            order_key = torch.where(framed, order_key, torch.iinfo(torch.long).max)
-            batch[:, 1:] = torch.where(framed, batch[:, 1:].gather(1, order_key.argsort(dim=1, stable=True)), batch[:, 1:])
+        if increasing:
+            _sort_sets(batch, set_id, log_p.size(-1), separator)
     return out.cpu().numpy()
+
+
+def _set_ids(current, separator):
+    """(B, L): which set each position belongs to, a separator to the set it ends (all 0 without one)."""
+    if separator is None:
+        return torch.zeros_like(current)
+    ends = (current == separator).long()
+    return torch.cumsum(ends, dim=1) - ends
+
+
+def _allowed_changes(current, vocab, same_set, separator):
+    """(B, L, V): the token each position may take. Only problem tokens change, into other problem tokens, and
+    never from or to a separator; same_set (increasing encodings): no token its set already holds."""
+    ids = torch.arange(vocab, device=current.device)
+    is_token = (current >= N_SPECIAL) & (current != separator)
+    allowed = is_token[:, :, None] & (ids >= N_SPECIAL) & (ids != separator) & (ids != current[:, :, None])
+    if same_set is not None:
+        held = torch.nn.functional.one_hot(torch.where(is_token, current, 0), vocab) & is_token[:, :, None]
+        allowed &= ~((same_set.float() @ held.float()) > 0)
+    return allowed
+
+
+def _sort_sets(batch, set_id, vocab, separator):
+    """Sort each set of each row in place, its separator last; tokens fill positions 1..length, so sorting the
+    framed part is enough."""
+    current = batch[:, 1:]
+    framed = current >= N_SPECIAL
+    ends = current == separator if separator is not None else torch.zeros_like(framed)
+    order_key = torch.where(ends, vocab, current) + set_id * (vocab + 1)
+    order_key = torch.where(framed, order_key, torch.iinfo(torch.long).max)
+    batch[:, 1:] = torch.where(framed, current.gather(1, order_key.argsort(dim=1, stable=True)), current)
 
 
 def sample_in_batches(model, count, batch_size, temperature, top_k, seeds, device, should_stop=lambda: False,
