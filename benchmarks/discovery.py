@@ -73,7 +73,7 @@ def mutated(problem, encoded, tokens_replaced, structured, rng):
     makes, drawn uniformly instead of by a model (an ordered set stays one, separators stay)."""
     if not structured:
         return [mutate(e, tokens_replaced, problem.vocab_size, rng) for e in encoded]
-    separator = None if getattr(problem, "separator", None) is None else problem.separator + tokens.N_SPECIAL
+    separator = tokens.separator_of(problem)
     rows = edit(problem.vocab_size + tokens.N_SPECIAL, tokens.pack(encoded, problem.max_length), tokens_replaced,
                 1.0, int(rng.integers(2**31)), "cpu", bool(getattr(problem, "increasing", False)), separator)
     return tokens.unpack(rows)[0]

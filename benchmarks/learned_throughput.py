@@ -75,7 +75,7 @@ def main():
 
     count, cfg = config.sample.batch_size, config.sample
     increasing = cfg.ordered and bool(getattr(problem, "increasing", False))
-    separator = None if getattr(problem, "separator", None) is None else problem.separator + tokens.N_SPECIAL
+    separator = tokens.separator_of(problem)
     drawn = []
     seconds = timed(device, lambda: drawn.append(sample(model, count, cfg.temperature, cfg.top_k, 0, device,
                                                         increasing=increasing, top_p=cfg.top_p, separator=separator)))

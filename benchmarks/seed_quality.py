@@ -77,7 +77,7 @@ def main():
     losses, _ = trainer.train(sequence_batches(rows, 64, 0), 0, args.steps)
     print(f"trained {args.steps} steps, loss {np.mean(losses[-50:]):.3f}")
     increasing = bool(getattr(problem, "increasing", False))
-    separator = None if getattr(problem, "separator", None) is None else problem.separator + tokens.N_SPECIAL
+    separator = tokens.separator_of(problem)
     for temperature, top_k, top_p, ordered in SETTINGS:
         sequences, _ = tokens.unpack(sample(model, 1000, temperature, top_k, 5, "cpu", increasing=ordered and
                                             increasing, top_p=top_p, separator=separator))

@@ -76,9 +76,9 @@ def edit(model, rows, edits, temperature, seed, device, increasing=False, separa
             model.eval()
             logits, _ = model(batch[:, :-1])
             log_p = torch.log_softmax(logits.float(), dim=-1) / temperature  # [:, t] predicts batch[:, t + 1]
-        set_id = _set_ids(batch[:, 1:], separator if increasing else None)
-        same_set = set_id[:, :, None] == set_id[:, None, :]  # (B, L, L)
-        allowed = _allowed_changes(batch[:, 1:], log_p.size(-1), same_set if increasing else None, separator)
+        set_id = _set_ids(batch[:, 1:], separator) if increasing else None
+        same_set = set_id[:, :, None] == set_id[:, None, :] if increasing else None  # (B, L, L)
+        allowed = _allowed_changes(batch[:, 1:], log_p.size(-1), same_set, separator)
         uniform = torch.rand(log_p.shape, generator=generator, device=device).clamp_min(1e-20)
         keys = torch.where(allowed, log_p - torch.log(-torch.log(uniform)), -float("inf"))
         rows_here = torch.arange(len(batch), device=device)

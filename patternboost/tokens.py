@@ -9,6 +9,12 @@ PAD, BOS, EOS = 0, 1, 2
 N_SPECIAL = 3
 
 
+def separator_of(problem):
+    """The problem's set separator (problem.py) as a model token, or None."""
+    separator = getattr(problem, "separator", None)
+    return None if separator is None else separator + N_SPECIAL
+
+
 def pack(sequences, max_length):
     rows = np.full((len(sequences), max_length + 2), PAD, dtype=np.int64)
     rows[:, 0] = BOS

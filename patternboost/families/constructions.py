@@ -57,8 +57,7 @@ class Constructions:
         self.temperature = config.sample.temperature
         self.best_found = None  # {"score", "round", "object"}, verified
         self.increasing = config.sample.ordered and bool(getattr(problem, "increasing", False))  # see sample()
-        separator = getattr(problem, "separator", None)
-        self.separator = None if separator is None else separator + tokens.N_SPECIAL  # as a model token
+        self.separator = tokens.separator_of(problem)
         self.tally = empty_tally()
         self.pending = []  # loop.overlap: (round, chunk, candidates) sampled last round, searched beside training
 
