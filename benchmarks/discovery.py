@@ -63,8 +63,9 @@ def patternboost(problem, spec, budget, settings, seed):
         records = run.metrics()
     curve = [(r["elapsed_s"], r["best_score"]) for r in records]
     hits = sum(r.get("known_best_hits") or 0 for r in records)
-    per_round = [{k: r.get(k) for k in ("round", "searched", "known_best_hits", "round_best", "mean_score",
-                                         "pool_mean", "new_elites", "train_s", "sample_s", "search_s", "elapsed_s")} for r in records]
+    fields = ("round", "searched", "known_best_hits", "round_best", "mean_score", "pool_mean", "new_elites",
+              "train_s", "sample_s", "search_s", "elapsed_s")
+    per_round = [{k: r.get(k) for k in fields} for r in records]
     return curve, sum(r["searched"] for r in records), hits, per_round
 
 
@@ -80,7 +81,7 @@ def mutated(problem, encoded, tokens_replaced, structured, rng):
 
 
 def mutation_loop(problem, budget, settings, seed, tokens_replaced, structured=False):
-    """The loop's selection without its model: elites with random tokens replaced stand in for the samples."""
+    """The loop's selection without its model: elites with random changes (mutated()) stand in for the samples."""
     config = EngineConfig()
     apply_engine_settings(config, {**getattr(problem, "settings", {}), **settings})
     rng, pool = np.random.default_rng(seed), ElitePool(config.loop.pool_size)
@@ -157,7 +158,8 @@ def main():
                "time_to_known_s": time_to(curve, problem.known_best),
                **{f"best@{t}s": best_at(curve, t) for t in CHECKPOINTS if t <= args.budget},
                "settings": settings if name != "local search alone" else {},
-               **({"mutate": args.mutate, "structured": args.structured} if name == "mutation loop" else {}), "per_round": per_round, "curve": curve}
+               **({"mutate": args.mutate, "structured": args.structured} if name == "mutation loop" else {}),
+               "per_round": per_round, "curve": curve}
         print(json.dumps({k: v for k, v in row.items() if k not in ("curve", "per_round")}), flush=True)
         for record in per_round:
             print("   ", json.dumps(record), flush=True)
