@@ -87,6 +87,8 @@ class BitsetGraphProblem(Problem):
                 for row in bits]
 
     def decode(self, sequences):
+        if self.params.encoding == "neighbours":
+            return self._decode_neighbours(sequences)
         out = np.zeros((len(sequences), self.n), dtype=np.uint64)
         valid = np.ones(len(sequences), dtype=bool)
         for i, seq in enumerate(sequences):
@@ -103,23 +105,41 @@ class BitsetGraphProblem(Problem):
         return out, valid
 
     def _decode_rows(self, seq):
-        """Pair indices of a row-by-row encoding, and whether it was well formed."""
-        separator = self.vocab_size - 1
-        rows = np.split(seq, np.flatnonzero(seq == separator))
-        rows = [r[r != separator] for r in rows]
+        """Pair indices of the adjacency encoding (rows of 0/1, separated by 2), and whether it was well formed."""
+        rows = np.split(seq, np.flatnonzero(seq == 2))
+        rows = [r[r != 2] for r in rows]
         well_formed = len(rows) == self.n - 1
         chosen = []
         for u, row in enumerate(rows[: self.n - 1]):
             width = self.n - 1 - u
-            if self.params.encoding == "neighbours":  # a vertex below u names the same edge as u in its row
-                well_formed &= bool(np.all(np.diff(row) > 0) and np.all((row != u) & (row < self.n)))
-                above, below = np.unique(row[(row > u) & (row < self.n)]), np.unique(row[row < u])
-                chosen.extend(self.row_starts[u] + above - u - 1)
-                chosen.extend(self.row_starts[below] + u - below - 1)
-            else:
-                well_formed &= len(row) == width and bool(np.all(row < 2))
-                chosen.extend(self.row_starts[u] + np.flatnonzero(row[:width] == 1))
+            well_formed &= len(row) == width and bool(np.all(row < 2))
+            chosen.extend(self.row_starts[u] + np.flatnonzero(row[:width] == 1))
         return np.array(chosen, dtype=np.int64), well_formed
+
+    def _decode_neighbours(self, sequences):
+        """The neighbours encoding, all sequences at once (a learned round decodes thousands): token t in row u
+        is the edge {u, t}, from either end; rows past the (n - 1)-th are ignored. Well formed: n - 1 rows, each
+        strictly increasing, no vertex in its own row."""
+        n, count = self.n, len(sequences)
+        lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+        flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) if count else np.zeros(0, np.int64)
+        owner = np.repeat(np.arange(count), lengths)
+        ends = flat == n
+        before = np.cumsum(ends) - ends  # separators before each position, over all sequences
+        row = before - before[(np.cumsum(lengths) - lengths)[owner]]  # ... within its own sequence
+        vertex = ~ends & (flat >= 0) & (flat < n)
+        rows_seen = np.bincount(owner, weights=ends, minlength=count)
+        same_row = (owner[1:] == owner[:-1]) & (row[1:] == row[:-1]) & ~ends[1:] & ~ends[:-1]
+        bad = np.zeros(count, dtype=bool)
+        bad[owner[1:][same_row & (flat[1:] <= flat[:-1])]] = True
+        bad[owner[~ends & (~vertex | (flat == row))]] = True
+        valid = (rows_seen == n - 2) & ~bad
+        edge = vertex & (flat != row) & (row < n - 1)
+        b, u, v = owner[edge], row[edge], flat[edge]
+        out = np.zeros((count, n), dtype=np.uint64)
+        np.bitwise_or.at(out, (b, u), np.uint64(1) << v.astype(np.uint64))
+        np.bitwise_or.at(out, (b, v), np.uint64(1) << u.astype(np.uint64))
+        return out, valid
 
     # --- reporting ------------------------------------------------------------
 
