@@ -32,7 +32,6 @@ def test_garbage_decodes_to_a_graph_and_is_flagged():
     assert graph[0, 0] == (1 << 1) | (1 << 2) and graph[0, 1] == 1 and not graph[1].any()
 
 
-
 def test_neighbours_decode_of_a_batch_is_each_sequence_alone():
     """The neighbours decoder works on the whole batch at once: no sequence may leak into the next."""
     problem = load_problem("c4_free", n=9, encoding="neighbours")
@@ -46,6 +45,7 @@ def test_neighbours_decode_of_a_batch_is_each_sequence_alone():
     assert (graphs == np.concatenate([g for g, _ in alone])).all()
     assert list(valid) == [bool(v[0]) for _, v in alone]
     assert 0 < valid.sum() < len(valid)
+
 
 def test_verify_is_independent_and_rejects_c4():
     problem = load_problem("c4_free", n=6)
