@@ -98,13 +98,13 @@ class BitsetGraphProblem(Problem):
                 valid[i] = bool(in_range.all() and np.all(np.diff(seq) > 0))  # a set of edges, in order
                 chosen = np.unique(seq[in_range])
             else:
-                chosen, valid[i] = self._decode_rows(seq)
+                chosen, valid[i] = self._decode_adjacency(seq)
             u, v = self.pairs[chosen].T
             np.bitwise_or.at(out[i], u, np.uint64(1) << v.astype(np.uint64))
             np.bitwise_or.at(out[i], v, np.uint64(1) << u.astype(np.uint64))
         return out, valid
 
-    def _decode_rows(self, seq):
+    def _decode_adjacency(self, seq):
         """Pair indices of the adjacency encoding (rows of 0/1, separated by 2), and whether it was well formed."""
         rows = np.split(seq, np.flatnonzero(seq == 2))
         rows = [r[r != 2] for r in rows]
