@@ -74,10 +74,9 @@ def summary(results):
     for loop, rs in late.items():
         cells = [str(rs.count(r)) if rs.count(r) else "" for r in found] + [str(rs.count(None))]
         lines.append(f"| {loop} edits | " + " | ".join(cells) + " |")
-    key = [r if r is not None else ROUNDS + 1 for r in late["learned"]], [r if r is not None else ROUNDS + 1
-                                                                          for r in late["uniform"]]
-    earlier = sum(a < b for a, b in zip(*key))
-    later = sum(a > b for a, b in zip(*key))
+    pairs = [(ROUNDS + 1 if a is None else a, ROUNDS + 1 if b is None else b)
+             for a, b in zip(late["learned"], late["uniform"])]
+    earlier, later = sum(a < b for a, b in pairs), sum(a > b for a, b in pairs)
     lines.append(f"learned earlier in {earlier}, later in {later}, level in {len(seeds) - earlier - later}: "
                  f"sign test p = {binomial_two_sided(earlier, earlier + later):.3f}")
     by4 = [sum(r is not None and r <= 4 for r in rs) for rs in late.values()]
