@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from patternboost.rundir import write_atomic
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks/results/c4_headline/edits/rounds_to_96_by_seed.json"
 CONFIG = ROOT / "configs/c4-headline-cpu.toml"
@@ -96,9 +98,7 @@ def main():
     if args.seeds and not args.summary:
         for seed in range(args.seeds[0], args.seeds[1] + 1):
             results[str(seed)] = run_seed(seed, args.work)
-            tmp = RESULTS.with_suffix(".tmp")
-            tmp.write_text(json.dumps(results, indent=1) + "\n")
-            tmp.replace(RESULTS)
+            write_atomic(RESULTS, json.dumps(results, indent=1) + "\n")
             print(f"seed {seed}: {results[str(seed)]}", flush=True)
     print(summary(results))
 
